@@ -1,0 +1,45 @@
+# qabot — every target works as the first command on a fresh clone.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+KB     ?= examples/kb
+INDEX  ?= .qabot/index
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run index test test-fast lint bench clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (qabot needs Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# torch is pinned to 2.13.0 (CPU build) in pyproject.toml; pip never picks it freely.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+index: $(STAMP)
+	$(VENV)/bin/qabot-index build $(KB) --index $(INDEX)
+
+run: index
+	@echo "Indexed $(KB) into $(INDEX). Try a question, e.g.:"
+	$(VENV)/bin/qabot-index search "How much does the Pro plan cost?" --index $(INDEX) -k 3
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check qabot indexer tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_indexing.py
+	$(PY) benchmarks/bench_search.py
+
+clean:
+	rm -rf $(VENV) .qabot .pytest_cache

@@ -1,0 +1,346 @@
+"""Files -> Documents and FaqEntries.
+
+Supported: Markdown (sections by heading), plain text, HTML (main content only), PDF (one
+Document per page) and FAQ sheets (CSV, TSV, JSONL with question/answer columns).
+Every failure to read a file is a ``LoadError`` with a one-line reason; the caller reports it
+and moves on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+from indexer.documents import Document, FaqEntry, LoadedFile
+from indexer.errors import LoadError
+
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+TEXT_SUFFIXES = {".txt"}
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
+FAQ_SUFFIXES = {".csv", ".tsv", ".jsonl"}
+SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | FAQ_SUFFIXES
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
+_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def discover(root: Path) -> tuple[list[Path], list[Path]]:
+    """All files under ``root`` (hidden ones excluded), split into (supported, unsupported)."""
+    supported: list[Path] = []
+    unsupported: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if not path.is_file():
+                continue
+            (supported if path.suffix.lower() in SUPPORTED_SUFFIXES else unsupported).append(path)
+    return supported, unsupported
+
+
+def source_name(path: Path, root: Path) -> str:
+    """The stable name of a file in the index: its path relative to the root, '/'-separated."""
+    return path.resolve().relative_to(root.resolve()).as_posix()
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def load_file(path: Path, source: str | None = None) -> LoadedFile:
+    """Load one knowledge-base file. Raises ``LoadError`` when it cannot be read."""
+    source = source or path.name
+    suffix = path.suffix.lower()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(source, f"cannot read file ({exc.strerror or exc})") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise LoadError(source, f"file too large ({len(data) // 2**20} MiB > 50 MiB)")
+    if not data.strip():
+        raise LoadError(source, "empty file")
+
+    if suffix in PDF_SUFFIXES:
+        return load_pdf(data, source, path.stem)
+    text = decode_text(data, source)
+    if suffix in MARKDOWN_SUFFIXES:
+        return LoadedFile(source, documents=tuple(markdown_documents(text, source, path.stem)))
+    if suffix in TEXT_SUFFIXES:
+        doc = _whole_text(text, source, _title_from_stem(path.stem))
+        return LoadedFile(source, documents=(doc,))
+    if suffix in HTML_SUFFIXES:
+        return load_html(text, source, path.stem)
+    if suffix in FAQ_SUFFIXES:
+        return load_faq(text, source, suffix)
+    raise LoadError(source, f"unsupported file type '{suffix or '(none)'}'")
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Strict UTF-8 (BOM allowed); NUL bytes mean binary. Newlines normalised to '\\n'."""
+    if b"\x00" in data[:8192]:
+        raise LoadError(source, "binary content (NUL bytes), not a text file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoadError(
+            source,
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "re-save the file as UTF-8",
+        ) from exc
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise LoadError(source, "empty file (whitespace only)")
+    return text
+
+
+def _title_from_stem(stem: str) -> str:
+    words = re.sub(r"[-_]+", " ", stem).strip()
+    return words[:1].upper() + words[1:] if words else stem
+
+
+def _whole_text(text: str, source: str, title: str) -> Document:
+    start = len(text) - len(text.lstrip())
+    body = text.strip()
+    return Document(source=source, title=title, text=body, offset=start)
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def markdown_documents(text: str, source: str, stem: str) -> list[Document]:
+    """Split Markdown into one Document per heading section (headings in code fences ignored).
+
+    Each Document's text is the section body (heading line excluded), stripped, and its
+    ``headings`` the path of headings above it. YAML front matter is skipped.
+    """
+    sections: list[tuple[tuple[str, ...], int, int]] = []  # (headings, body_start, body_end)
+    stack: list[tuple[int, str]] = []
+    title: str | None = None
+    pos = _front_matter_end(text)
+    body_start = pos
+    in_fence = False
+    fence_marker = ""
+    for line in text[pos:].splitlines(keepends=True):
+        line_start, pos = pos, pos + len(line)
+        stripped = line.rstrip("\n")
+        fence = _FENCE.match(stripped)
+        if fence:
+            if not in_fence:
+                in_fence, fence_marker = True, fence.group(1)
+            elif fence.group(1) == fence_marker:
+                in_fence = False
+            continue
+        if in_fence:
+            continue
+        heading = _HEADING.match(stripped)
+        if not heading:
+            continue
+        sections.append((tuple(h for _, h in stack), body_start, line_start))
+        level, name = len(heading.group(1)), _strip_inline_markup(heading.group(2))
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, name))
+        if level == 1 and title is None:
+            title = name
+        body_start = pos
+    sections.append((tuple(h for _, h in stack), body_start, len(text)))
+
+    title = title or _title_from_stem(stem)
+    documents = []
+    for headings, start, end in sections:
+        chunk = text[start:end]
+        stripped = chunk.strip()
+        if not stripped:
+            continue  # empty section (e.g. a heading directly followed by a subheading)
+        offset = start + (len(chunk) - len(chunk.lstrip()))
+        documents.append(
+            Document(source=source, title=title, text=stripped, offset=offset, headings=headings)
+        )
+    return documents
+
+
+def _front_matter_end(text: str) -> int:
+    if not text.startswith("---\n"):
+        return 0
+    end = text.find("\n---\n", 4)
+    return 0 if end < 0 else end + len("\n---\n")
+
+
+def _strip_inline_markup(heading: str) -> str:
+    heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # [text](url) -> text
+    return re.sub(r"[*_`]+", "", heading).strip()
+
+
+# --------------------------------------------------------------------------- html
+
+_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "header", "footer", "aside",
+              "form", "iframe", "svg", "button", "select"]
+_DROP_ROLES = {"navigation", "banner", "contentinfo", "search", "dialog", "alertdialog"}
+_DROP_HINT = re.compile(r"cookie|consent|gdpr-banner|newsletter|sidebar|breadcrumb", re.I)
+_BLOCKS = ["p", "div", "section", "article", "li", "tr", "pre", "blockquote", "table", "ul",
+           "ol", "dl", "dt", "dd", "figure", "figcaption", "br", "hr"]
+
+
+def html_to_text(html: str) -> tuple[str, str | None]:
+    """Main text of an HTML page as Markdown-like text ('## heading' lines), and its title."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "lxml")
+    title = soup.title.get_text(" ", strip=True) if soup.title else None
+    for tag in soup.find_all(_DROP_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(True):
+        if tag.decomposed:
+            continue
+        attrs = tag.attrs or {}
+        ident = " ".join([attrs.get("id", "")] + list(attrs.get("class", [])))
+        if attrs.get("role") in _DROP_ROLES or (ident.strip() and _DROP_HINT.search(ident)):
+            tag.decompose()
+    root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article")
+    root = root or soup.body or soup
+    for level in range(1, 7):
+        for h in root.find_all(f"h{level}"):
+            text = h.get_text(" ", strip=True)
+            h.replace_with(f"\n\n{'#' * level} {text}\n\n" if text else "")
+    for tag in root.find_all("li"):
+        tag.insert(0, "- ")
+    for tag in root.find_all(["td", "th"]):
+        tag.append(" | ")
+    for tag in root.find_all(_BLOCKS):
+        tag.append("\n")
+        if tag.name in {"p", "pre", "table", "ul", "ol", "blockquote"}:
+            tag.insert(0, "\n")
+    raw = root.get_text()
+    lines = [re.sub(r"[ \t\f\v\xa0]+", " ", line).strip() for line in raw.split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    if title is None:
+        h1 = re.search(r"^# (.+)$", text, re.M)
+        title = h1.group(1) if h1 else None
+    return text, title
+
+
+def load_html(html: str, source: str, stem: str) -> LoadedFile:
+    try:
+        text, title = html_to_text(html)
+    except Exception as exc:  # lxml/bs4 raise assorted errors on pathological input
+        raise LoadError(source, f"cannot parse HTML ({exc})") from exc
+    if not text:
+        raise LoadError(source, "no readable text in the HTML page")
+    docs = markdown_documents(text, source, stem)
+    if title:
+        docs = [Document(d.source, title, d.text, d.offset, d.headings, d.page) for d in docs]
+    return LoadedFile(source, documents=tuple(docs))
+
+
+# --------------------------------------------------------------------------- pdf
+
+
+def load_pdf(data: bytes, source: str, stem: str) -> LoadedFile:
+    """One Document per page with text; page numbers are 1-based."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError(source, "encrypted PDF (password required)")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or None
+    except LoadError:
+        raise
+    except Exception as exc:  # pypdf raises many types on broken files
+        raise LoadError(source, f"broken PDF ({type(exc).__name__}: {exc})") from exc
+    title = str(meta_title).strip() if meta_title else _title_from_stem(stem)
+    docs = []
+    warnings = []
+    for number, raw in enumerate(pages, start=1):
+        text = "\n".join(line.rstrip() for line in raw.replace("\r\n", "\n").split("\n"))
+        if not text.strip():
+            warnings.append(f"page {number}: no extractable text")
+            continue
+        doc = _whole_text(text, source, title)
+        docs.append(Document(source, title, doc.text, doc.offset, (), number))
+    if not docs:
+        raise LoadError(source, "no extractable text in the PDF (scanned images?)")
+    return LoadedFile(source, documents=tuple(docs), warnings=tuple(warnings))
+
+
+# --------------------------------------------------------------------------- faq sheets
+
+_QUESTION_KEYS = ("question", "q", "questions")
+_ANSWER_KEYS = ("answer", "a", "answers")
+
+
+def load_faq(text: str, source: str, suffix: str) -> LoadedFile:
+    """FAQ sheet -> FaqEntries. Rows without a question or an answer are skipped with a warning."""
+    rows = _jsonl_rows(text, source) if suffix == ".jsonl" else _table_rows(text, source, suffix)
+    faqs: list[FaqEntry] = []
+    warnings: list[str] = []
+    for number, row in rows:
+        if isinstance(row, str):
+            warnings.append(f"line {number}: {row}; skipped")
+            continue
+        question = _pick(row, _QUESTION_KEYS)
+        answer = _pick(row, _ANSWER_KEYS)
+        if not question or not answer:
+            warnings.append(f"row {number}: empty question or answer; skipped")
+            continue
+        category = row.get("category") or row.get("topic") or None
+        faqs.append(FaqEntry(source, question, answer, number, str(category) if category else None))
+    if not faqs:
+        raise LoadError(source, "no valid question/answer rows in the FAQ sheet")
+    return LoadedFile(source, faqs=tuple(faqs), warnings=tuple(warnings))
+
+
+def _pick(row: dict, keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = row.get(key)
+        if value is not None and str(value).strip():
+            return " ".join(str(value).split())
+    return ""
+
+
+def _table_rows(text: str, source: str, suffix: str) -> list[tuple[int, dict | str]]:
+    delimiter = "\t" if suffix == ".tsv" else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    try:
+        fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise LoadError(source, f"malformed {suffix[1:].upper()} ({exc})") from exc
+    if not any(k in fields for k in _QUESTION_KEYS) or not any(k in fields for k in _ANSWER_KEYS):
+        found = ", ".join(repr(f) for f in fields) or "none"
+        raise LoadError(source, f"FAQ sheet needs 'question' and 'answer' columns (found: {found})")
+    rows: list[tuple[int, dict | str]] = []
+    try:
+        for number, raw in enumerate(reader, start=1):
+            rows.append((number, {str(k).strip().lower(): v for k, v in raw.items() if k}))
+    except csv.Error as exc:
+        raise LoadError(source, f"malformed {suffix[1:].upper()} ({exc})") from exc
+    return rows
+
+
+def _jsonl_rows(text: str, source: str) -> list[tuple[int, dict | str]]:
+    rows: list[tuple[int, dict | str]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rows.append((number, f"invalid JSON ({exc.msg})"))
+            continue
+        if not isinstance(obj, dict):
+            rows.append((number, "not a JSON object"))
+            continue
+        rows.append((number, {str(k).strip().lower(): v for k, v in obj.items()}))
+    return rows

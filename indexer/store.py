@@ -1,0 +1,385 @@
+"""IndexStore: one index directory, read side.
+
+Layout of an index directory::
+
+    manifest.json        the commit point: names the live generation, the model, the settings
+    gen-000007/          one immutable generation
+        passages.faiss   ID-mapped FAISS index of passage vectors
+        faq.faiss        ID-mapped FAISS index of FAQ question vectors
+        index.sqlite     files, passages and FAQ entries (row ids = FAISS ids)
+    .lock                held by the one writer (see ``writer.py``)
+
+A generation is never modified after it is committed; a writer builds the next one aside and
+switches ``manifest.json`` atomically, so a reader always sees a consistent pair of FAISS and
+SQLite files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer.errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from indexer.vectors import VectorIndexSpec
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PASSAGES_FAISS = "passages.faiss"
+FAQ_FAISS = "faq.faiss"
+DATABASE = "index.sqlite"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    generation: str
+    model_name: str
+    dimension: int
+    index_type: str = "flat"
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 64
+    max_tokens: int = 160
+    overlap_tokens: int = 32
+    knowledge_base: str | None = None
+    files: int = 0
+    passages: int = 0
+    faq_entries: int = 0
+    created_at: str = ""
+    updated_at: str = ""
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def vector_spec(self) -> VectorIndexSpec:
+        return VectorIndexSpec(
+            dimension=self.dimension,
+            index_type=self.index_type,
+            hnsw_m=self.hnsw_m,
+            hnsw_ef_search=self.hnsw_ef_search,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    path = Path(index_dir) / MANIFEST
+    if not path.is_file():
+        raise IndexNotFoundError(
+            f"no index at {index_dir} (missing {MANIFEST}); build one with "
+            "'qabot-index build KB_DIR --index DIR'"
+        )
+    try:
+        manifest = Manifest.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise IndexCorruptError(f"unreadable {path}: {exc}") from exc
+    if manifest.format_version > FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"index at {index_dir} has format {manifest.format_version}; this qabot reads "
+            f"up to {FORMAT_VERSION}: upgrade qabot"
+        )
+    return manifest
+
+
+def write_manifest_atomic(index_dir: Path, manifest: Manifest) -> None:
+    """Write-to-temp, fsync, rename: the commit point of a generation."""
+    from indexer.fsutil import fsync_dir
+
+    tmp = Path(index_dir) / f".{MANIFEST}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(manifest.to_json())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, Path(index_dir) / MANIFEST)
+    fsync_dir(Path(index_dir))
+
+
+def check_model(manifest: Manifest, model_name: str, dimension: int, index_dir: Path) -> None:
+    """Queries must be embedded with the model the index was built with."""
+    if manifest.model_name != model_name or manifest.dimension != dimension:
+        raise ModelMismatchError(
+            f"index at {index_dir} was built with {manifest.model_name} "
+            f"(dim {manifest.dimension}), but the embedder in use is {model_name} "
+            f"(dim {dimension}); rebuild the index or use the matching model"
+        )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A retrieved passage with where it came from."""
+
+    passage_id: int
+    score: float
+    text: str
+    source: str
+    title: str
+    headings: tuple[str, ...] = ()
+    page: int | None = None
+    start: int = 0
+    end: int = 0
+
+    @property
+    def location(self) -> str:
+        """'source > heading' or 'source, page N', for citations."""
+        if self.page is not None:
+            return f"{self.source}, page {self.page}"
+        inner = [h for h in self.headings if h != self.title]
+        return f"{self.source} > {' > '.join(inner)}" if inner else self.source
+
+
+@dataclass(frozen=True)
+class FaqHit:
+    faq_id: int
+    score: float
+    question: str
+    answer: str
+    source: str
+    row: int
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    source: str
+    sha256: str
+    size: int
+    passages: int
+    faq_entries: int
+    indexed_at: str
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    index_dir: str
+    generation: str
+    model_name: str
+    dimension: int
+    index_type: str
+    files: int
+    passages: int
+    faq_entries: int
+    bytes_on_disk: int
+    updated_at: str
+    knowledge_base: str | None = None
+    file_list: tuple[FileInfo, ...] = field(default=())
+
+
+class IndexStore:
+    """Read access to the live generation of an index directory.
+
+    Opening reads only the manifest; the FAISS files load on the first search, the database
+    opens read-only. ``open`` checks the model when given, and that FAISS and SQLite agree.
+    """
+
+    def __init__(self, index_dir: Path, manifest: Manifest):
+        self.index_dir = Path(index_dir)
+        self.manifest = manifest
+        self.generation_dir = self.index_dir / manifest.generation
+        self._engine = None
+        self._passages = None
+        self._faq = None
+
+    @classmethod
+    def open(
+        cls, index_dir: str | Path, *, model_name: str | None = None, dimension: int | None = None
+    ) -> IndexStore:
+        index_dir = Path(index_dir)
+        manifest = read_manifest(index_dir)
+        if model_name is not None:
+            check_model(manifest, model_name, dimension or manifest.dimension, index_dir)
+        store = cls(index_dir, manifest)
+        if not (store.generation_dir / DATABASE).is_file():
+            raise IndexCorruptError(
+                f"index at {index_dir} names generation {manifest.generation}, which is missing"
+            )
+        return store
+
+    # ------------------------------------------------------------------ lazily loaded parts
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from indexer.schema import sqlite_engine
+
+            self._engine = sqlite_engine(self.generation_dir / DATABASE, read_only=True)
+        return self._engine
+
+    def _vector_index(self, name: str):
+        from indexer.vectors import read_index
+
+        path = self.generation_dir / name
+        if not path.is_file():
+            raise IndexCorruptError(f"missing {path}")
+        return read_index(path, self.manifest.vector_spec)
+
+    @property
+    def passage_index(self):
+        if self._passages is None:
+            self._passages = self._vector_index(PASSAGES_FAISS)
+            self._check_agrees(self._passages, "passages")
+        return self._passages
+
+    @property
+    def faq_index(self):
+        if self._faq is None:
+            self._faq = self._vector_index(FAQ_FAISS)
+            self._check_agrees(self._faq, "faq_entries")
+        return self._faq
+
+    def _check_agrees(self, index, table: str) -> None:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+        if rows != index.ntotal:
+            raise IndexCorruptError(
+                f"index at {self.index_dir} is inconsistent: {index.ntotal} vectors but "
+                f"{rows} rows in {table}"
+            )
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __enter__(self) -> IndexStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ queries
+
+    def search(self, vector: np.ndarray, k: int = 5) -> list[SearchHit]:
+        """Top-k passages for one query vector (L2-normalised), best first."""
+        return self.search_many(np.atleast_2d(vector), k)[0]
+
+    def search_many(self, vectors: np.ndarray, k: int = 5) -> list[list[SearchHit]]:
+        from sqlalchemy import select
+
+        from indexer.schema import PassageRow
+        from indexer.vectors import search
+
+        scores, ids = search(self.passage_index, vectors, k)
+        rows = self._rows(PassageRow, ids, select)
+        return [
+            [_hit(rows[int(i)], float(s)) for s, i in zip(srow, irow) if int(i) in rows]
+            for srow, irow in zip(scores, ids)
+        ]
+
+    def search_faq(self, vector: np.ndarray, k: int = 5) -> list[FaqHit]:
+        from sqlalchemy import select
+
+        from indexer.schema import FaqRow
+        from indexer.vectors import search
+
+        scores, ids = search(self.faq_index, np.atleast_2d(vector), k)
+        rows = self._rows(FaqRow, ids, select)
+        return [
+            FaqHit(r.id, float(s), r.question, r.answer, r.source, r.row, r.category)
+            for s, i in zip(scores[0], ids[0])
+            if (r := rows.get(int(i))) is not None
+        ]
+
+    def _rows(self, model, ids: np.ndarray, select) -> dict:
+        from sqlalchemy.orm import Session
+
+        wanted = sorted({int(i) for i in ids.ravel() if i >= 0})
+        if not wanted:
+            return {}
+        with Session(self.engine) as session:
+            found = session.scalars(select(model).where(model.id.in_(wanted))).all()
+            session.expunge_all()
+        return {row.id: row for row in found}
+
+    def passage(self, passage_id: int) -> SearchHit | None:
+        from sqlalchemy import select
+
+        from indexer.schema import PassageRow
+
+        row = self._rows(PassageRow, np.array([passage_id]), select).get(passage_id)
+        return _hit(row, 1.0) if row else None
+
+    def iter_passages(self):
+        """Every passage as a SearchHit (score 1.0), in id order."""
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from indexer.schema import PassageRow
+
+        with Session(self.engine) as session:
+            for row in session.scalars(select(PassageRow).order_by(PassageRow.id)):
+                yield _hit(row, 1.0)
+
+    def files(self) -> list[FileInfo]:
+        from sqlalchemy import func, select
+        from sqlalchemy.orm import Session
+
+        from indexer.schema import FaqRow, FileRow, PassageRow
+
+        n_pass = (
+            select(PassageRow.file_id, func.count().label("n"))
+            .group_by(PassageRow.file_id)
+            .subquery()
+        )
+        n_faq = select(FaqRow.file_id, func.count().label("n")).group_by(FaqRow.file_id).subquery()
+        query = (
+            select(FileRow, func.coalesce(n_pass.c.n, 0), func.coalesce(n_faq.c.n, 0))
+            .outerjoin(n_pass, n_pass.c.file_id == FileRow.id)
+            .outerjoin(n_faq, n_faq.c.file_id == FileRow.id)
+            .order_by(FileRow.source)
+        )
+        with Session(self.engine) as session:
+            return [
+                FileInfo(f.source, f.sha256, f.size, int(p), int(q), f.indexed_at)
+                for f, p, q in session.execute(query)
+            ]
+
+    def file_hashes(self) -> dict[str, str]:
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from indexer.schema import FileRow
+
+        with Session(self.engine) as session:
+            return {s: h for s, h in session.execute(select(FileRow.source, FileRow.sha256))}
+
+    def stats(self, *, with_files: bool = False) -> IndexStats:
+        m = self.manifest
+        size = sum(p.stat().st_size for p in self.generation_dir.iterdir() if p.is_file())
+        return IndexStats(
+            index_dir=str(self.index_dir),
+            generation=m.generation,
+            model_name=m.model_name,
+            dimension=m.dimension,
+            index_type=m.index_type,
+            files=m.files,
+            passages=m.passages,
+            faq_entries=m.faq_entries,
+            bytes_on_disk=size,
+            updated_at=m.updated_at,
+            knowledge_base=m.knowledge_base,
+            file_list=tuple(self.files()) if with_files else (),
+        )
+
+
+def _hit(row, score: float) -> SearchHit:
+    return SearchHit(
+        passage_id=row.id,
+        score=score,
+        text=row.text,
+        source=row.source,
+        title=row.title,
+        headings=row.headings,
+        page=row.page,
+        start=row.start,
+        end=row.end,
+    )

@@ -1,0 +1,310 @@
+"""Knowledge-base folder -> index, incrementally by content hash.
+
+``build`` hashes every file (no model needed), compares with the index, and only when something
+changed loads, chunks and embeds the added/changed files, removes the passages of deleted files,
+and commits the result as one new generation (see ``writer.py``). A file that fails to load is
+reported and skipped; if an older version of it is indexed, that version stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.chunking import ChunkSettings, chunk_documents
+from indexer.documents import FaqEntry, Passage
+from indexer.embedding import Embedder
+from indexer.errors import KnowledgeBaseNotFoundError, LoadError, ModelMismatchError
+from indexer.loaders import discover, load_file, source_name
+from indexer.store import MANIFEST, IndexStore, Manifest, check_model, read_manifest
+from indexer.vectors import VectorIndexSpec
+from indexer.writer import FileRecord, IndexLock, IndexWriter
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What a build would do, from content hashes alone."""
+
+    knowledge_base: str
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()  # files of unsupported types
+    records: dict[str, FileRecord] = field(default_factory=dict)
+    rebuild_reason: str | None = None
+    reindex_vectors: bool = False  # only the FAISS index type changes: no re-embedding
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.reindex_vectors)
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    source: str
+    reason: str
+
+
+@dataclass
+class SyncReport:
+    plan: SyncPlan
+    dry_run: bool = False
+    failures: list[FileFailure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    passages_added: int = 0
+    passages_removed: int = 0
+    faq_added: int = 0
+    faq_removed: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+    manifest: Manifest | None = None
+
+    @property
+    def committed(self) -> bool:
+        return self.manifest is not None
+
+
+def hash_file(path: Path) -> FileRecord:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return FileRecord(source="", sha256=digest.hexdigest(), size=size)
+
+
+def scan(kb_dir: Path) -> tuple[dict[str, tuple[Path, FileRecord]], list[str]]:
+    """Hash every supported file: {source: (path, record)}, and the unsupported file names."""
+    if not kb_dir.exists():
+        raise KnowledgeBaseNotFoundError(f"knowledge-base folder not found: {kb_dir}")
+    if not kb_dir.is_dir():
+        raise KnowledgeBaseNotFoundError(f"not a folder: {kb_dir}")
+    supported, unsupported = discover(kb_dir)
+    files = {}
+    for path in supported:
+        source = source_name(path, kb_dir)
+        try:
+            record = hash_file(path)
+        except OSError:
+            continue  # unreadable: load_file will report it if it is ever planned
+        files[source] = (path, FileRecord(source, record.sha256, record.size))
+    return files, [source_name(p, kb_dir) for p in unsupported]
+
+
+def plan_sync(
+    kb_dir: Path,
+    indexed: dict[str, str],
+    *,
+    rebuild_reason: str | None = None,
+    reindex_vectors: bool = False,
+) -> tuple[SyncPlan, dict[str, Path]]:
+    """Compare the folder's content hashes with ``indexed`` ({source: sha256})."""
+    files, ignored = scan(kb_dir)
+    added, updated, unchanged = [], [], []
+    for source, (_, record) in sorted(files.items()):
+        if source not in indexed:
+            added.append(source)
+        elif rebuild_reason or indexed[source] != record.sha256:
+            updated.append(source)
+        else:
+            unchanged.append(source)
+    removed = sorted(set(indexed) - set(files))
+    plan = SyncPlan(
+        knowledge_base=str(kb_dir.resolve()),
+        added=tuple(added),
+        updated=tuple(updated),
+        removed=tuple(removed),
+        unchanged=tuple(unchanged),
+        ignored=tuple(ignored),
+        records={s: r for s, (_, r) in files.items()},
+        rebuild_reason=rebuild_reason,
+        reindex_vectors=reindex_vectors,
+    )
+    return plan, {s: p for s, (p, _) in files.items()}
+
+
+def _indexed_state(index_dir: Path) -> tuple[Manifest | None, dict[str, str]]:
+    if not (index_dir / MANIFEST).exists():
+        return None, {}
+    manifest = read_manifest(index_dir)
+    store = IndexStore.open(index_dir)
+    try:
+        return manifest, store.file_hashes()
+    finally:
+        store.close()
+
+
+def build(
+    kb_dir: str | Path,
+    index_dir: str | Path,
+    embedder: Embedder,
+    *,
+    chunking: ChunkSettings | None = None,
+    index_type: str | None = None,
+    rebuild: bool = False,
+    dry_run: bool = False,
+    progress: bool = False,
+    on_plan: Callable[[SyncPlan], None] | None = None,
+) -> SyncReport:
+    """Bring the index at ``index_dir`` in line with the folder ``kb_dir``."""
+    started = time.perf_counter()
+    kb_dir, index_dir = Path(kb_dir), Path(index_dir)
+    chunking = chunking or ChunkSettings()
+    lock = None if dry_run else IndexLock(index_dir)
+    if lock is not None:
+        lock.acquire()
+    try:
+        manifest, indexed = _indexed_state(index_dir)
+        reason, index_type = _settings_change(manifest, embedder, chunking, index_type, rebuild,
+                                              index_dir)
+        plan, paths = plan_sync(
+            kb_dir,
+            {} if rebuild else indexed,
+            rebuild_reason=reason,
+            reindex_vectors=manifest is not None and manifest.index_type != index_type,
+        )
+        if rebuild and indexed:
+            plan = _with_removed(plan, indexed)
+        if on_plan is not None:
+            on_plan(plan)
+        report = SyncReport(plan=plan, dry_run=dry_run)
+        if dry_run or not plan.has_changes:
+            report.seconds = time.perf_counter() - started
+            return report
+        spec = VectorIndexSpec(dimension=embedder.dimension, index_type=index_type)
+        with IndexWriter(
+            index_dir,
+            model_name=embedder.model_name,
+            dimension=embedder.dimension,
+            spec=spec,
+            max_tokens=chunking.max_tokens,
+            overlap_tokens=chunking.overlap_tokens,
+            knowledge_base=plan.knowledge_base,
+            fresh=rebuild,
+            lock=lock,
+        ) as writer:
+            _apply(plan, paths, writer, embedder, chunking, report, progress)
+            report.manifest = writer.commit()
+        report.seconds = time.perf_counter() - started
+        return report
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _with_removed(plan: SyncPlan, indexed: dict[str, str]) -> SyncPlan:
+    gone = tuple(sorted(set(indexed) - set(plan.records)))
+    updated = tuple(s for s in plan.added if s in indexed)
+    added = tuple(s for s in plan.added if s not in indexed)
+    return SyncPlan(plan.knowledge_base, added, updated, gone, plan.unchanged, plan.ignored,
+                    plan.records, plan.rebuild_reason or "--rebuild", plan.reindex_vectors)
+
+
+def _settings_change(
+    manifest: Manifest | None,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    index_type: str | None,
+    rebuild: bool,
+    index_dir: Path,
+) -> tuple[str | None, str]:
+    """(reason to re-chunk every file or None, the index type to use)."""
+    if manifest is None:
+        return None, index_type or "flat"
+    index_type = index_type or manifest.index_type
+    if rebuild:
+        return "--rebuild", index_type
+    try:
+        check_model(manifest, embedder.model_name, embedder.dimension, index_dir)
+    except ModelMismatchError as exc:
+        raise ModelMismatchError(f"{exc} (pass --rebuild to re-embed everything)") from None
+    if (manifest.max_tokens, manifest.overlap_tokens) != (
+        chunking.max_tokens,
+        chunking.overlap_tokens,
+    ):
+        return (
+            f"chunking changed from {manifest.max_tokens}/{manifest.overlap_tokens} to "
+            f"{chunking.max_tokens}/{chunking.overlap_tokens} tokens (size/overlap)",
+            index_type,
+        )
+    return None, index_type
+
+
+def _apply(
+    plan: SyncPlan,
+    paths: dict[str, Path],
+    writer: IndexWriter,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    report: SyncReport,
+    progress: bool,
+) -> None:
+    from tqdm.auto import tqdm
+
+    for source in plan.removed:
+        n_pass, n_faq = writer.remove_file(source)
+        report.passages_removed += n_pass
+        report.faq_removed += n_faq
+
+    loaded: list[tuple[str, list[Passage], list[FaqEntry]]] = []
+    todo = list(plan.added) + list(plan.updated)
+    for source in tqdm(todo, desc="Reading", unit="file", disable=not progress or not todo):
+        try:
+            result = load_file(paths[source], source)
+            passages = chunk_documents(result.documents, embedder.token_spans, chunking)
+            if not passages and not result.faqs:
+                raise LoadError(source, "no indexable text")
+        except LoadError as exc:
+            report.failures.append(FileFailure(source, exc.reason))
+            continue
+        report.warnings += [f"{source}: {w}" for w in result.warnings]
+        loaded.append((source, passages, list(result.faqs)))
+
+    texts = [p.embedding_text for _, ps, _ in loaded for p in ps]
+    texts += [f.question for _, _, fs in loaded for f in fs]
+    vectors = embedder.embed(texts, progress=progress)
+    report.embedded = len(texts)
+
+    n_passages = sum(len(ps) for _, ps, _ in loaded)
+    p_at, f_at = 0, n_passages
+    for source, passages, faqs in loaded:
+        n_pass, n_faq = writer.remove_file(source)
+        report.passages_removed += n_pass
+        report.faq_removed += n_faq
+        writer.add_file(
+            plan.records[source],
+            passages,
+            vectors[p_at : p_at + len(passages)],
+            faqs,
+            vectors[f_at : f_at + len(faqs)],
+        )
+        p_at += len(passages)
+        f_at += len(faqs)
+        report.passages_added += len(passages)
+        report.faq_added += len(faqs)
+
+
+def remove_sources(index_dir: str | Path, sources: list[str]) -> tuple[int, int, Manifest]:
+    """Remove files from the index (by source name). Returns (passages, FAQ entries) removed."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    removed_p = removed_f = 0
+    with IndexWriter(
+        index_dir,
+        model_name=manifest.model_name,
+        dimension=manifest.dimension,
+        spec=manifest.vector_spec,
+        max_tokens=manifest.max_tokens,
+        overlap_tokens=manifest.overlap_tokens,
+    ) as writer:
+        for source in sources:
+            n_pass, n_faq = writer.remove_file(source)
+            removed_p += n_pass
+            removed_f += n_faq
+        new_manifest = writer.commit()
+    return removed_p, removed_f, new_manifest

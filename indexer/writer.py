@@ -1,0 +1,341 @@
+"""IndexWriter: the one way to change an index, atomically and under a lock.
+
+A writer
+1. takes ``.lock`` (non-blocking: a second writer gets ``IndexLockedError``),
+2. removes leftovers of crashed writers (staging folders, uncommitted generations),
+3. copies the live generation's database into a staging folder and loads its FAISS indexes,
+4. applies add/remove operations to the staged copies,
+5. on ``commit``: writes and fsyncs the staged files, renames the folder to the next
+   generation, then atomically replaces ``manifest.json`` — the single commit point,
+6. deletes generations older than the previous one.
+A crash before step 5's rename of the manifest leaves the previous generation live and intact.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from indexer.documents import FaqEntry, Passage
+from indexer.errors import IndexLockedError
+from indexer.fsutil import fsync_dir, fsync_tree, remove_tree
+from indexer.store import (
+    DATABASE,
+    FAQ_FAISS,
+    MANIFEST,
+    PASSAGES_FAISS,
+    Manifest,
+    read_manifest,
+    write_manifest_atomic,
+)
+from indexer.vectors import VectorIndexSpec
+
+LOCK = ".lock"
+_GENERATION = re.compile(r"^gen-(\d{6,})$")
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    source: str
+    sha256: str
+    size: int
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def generation_name(number: int) -> str:
+    return f"gen-{number:06d}"
+
+
+def generation_number(name: str) -> int:
+    match = _GENERATION.match(name)
+    return int(match.group(1)) if match else -1
+
+
+class IndexLock:
+    """An exclusive, non-blocking, crash-safe lock (flock: released when the process dies)."""
+
+    def __init__(self, index_dir: Path):
+        from filelock import FileLock
+
+        self.path = Path(index_dir) / LOCK
+        self._lock = FileLock(str(self.path), timeout=0)
+
+    def acquire(self) -> None:
+        from filelock import Timeout
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise IndexLockedError(
+                f"index at {self.path.parent} is locked: another qabot-index build/remove "
+                "is writing it; try again when it has finished"
+            ) from None
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> IndexLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class IndexWriter:
+    """Stage changes to an index and commit them as a new generation.
+
+    Use as a context manager: the lock is held from ``__enter__`` to ``__exit__``; leaving the
+    block without ``commit()`` (or with an exception) discards the staged changes.
+    """
+
+    def __init__(
+        self,
+        index_dir: str | Path,
+        *,
+        model_name: str,
+        dimension: int,
+        spec: VectorIndexSpec | None = None,
+        max_tokens: int = 160,
+        overlap_tokens: int = 32,
+        knowledge_base: str | None = None,
+        fresh: bool = False,  # start empty instead of from the live generation (full rebuild)
+        lock: IndexLock | None = None,
+    ):
+        self.index_dir = Path(index_dir)
+        self.fresh = fresh
+        self.model_name = model_name
+        self.dimension = dimension
+        self.spec = spec or VectorIndexSpec(dimension=dimension)
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
+        self.knowledge_base = knowledge_base
+        self._own_lock = lock is None  # a lock passed in is already held by the caller
+        self._lock = lock or IndexLock(self.index_dir)
+        self.previous: Manifest | None = None
+        self.staging: Path | None = None
+        self._engine = None
+        self._session = None
+        self._passages = None
+        self._faq = None
+        self._dropped_passages: list[int] = []
+        self._dropped_faq: list[int] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> IndexWriter:
+        if self._own_lock:
+            self._lock.acquire()
+        try:
+            self._open()
+        except BaseException:
+            self._discard()
+            if self._own_lock:
+                self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._discard()
+        finally:
+            if self._own_lock:
+                self._lock.release()
+
+    def _open(self) -> None:
+        from sqlalchemy.orm import Session
+
+        from indexer.schema import Base, sqlite_engine
+        from indexer.vectors import new_index, read_index
+
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        manifest_path = self.index_dir / MANIFEST
+        self.previous = read_manifest(self.index_dir) if manifest_path.exists() else None
+        self._collect_garbage()
+        self.staging = self.index_dir / f".staging-{uuid.uuid4().hex[:12]}"
+        self.staging.mkdir()
+        if self.previous is not None and not self.fresh:
+            live = self.index_dir / self.previous.generation
+            shutil.copyfile(live / DATABASE, self.staging / DATABASE)
+            old_spec = self.previous.vector_spec
+            self._passages = read_index(live / PASSAGES_FAISS, old_spec)
+            self._faq = read_index(live / FAQ_FAISS, old_spec)
+        else:
+            self._passages = new_index(self.spec)
+            self._faq = new_index(self.spec)
+        self._engine = sqlite_engine(self.staging / DATABASE, read_only=False)
+        Base.metadata.create_all(self._engine)
+        self._session = Session(self._engine)
+
+    def _collect_garbage(self) -> None:
+        """Remove staging folders and generations that are neither live nor the previous one."""
+        live = generation_number(self.previous.generation) if self.previous else -1
+        for child in self.index_dir.iterdir():
+            if child.name.startswith(".staging-") and child.is_dir():
+                remove_tree(child)
+            number = generation_number(child.name)
+            if number >= 0 and child.is_dir() and number != live and number != live - 1:
+                # newer than live: a crashed writer's uncommitted generation
+                # older than live-1: superseded; readers that opened it keep their handles
+                remove_tree(child)
+
+    def _discard(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        if self.staging is not None and self.staging.exists():
+            remove_tree(self.staging)
+        self.staging = None
+
+    # ------------------------------------------------------------------ reads of the staged state
+
+    def file_hashes(self) -> dict[str, str]:
+        from sqlalchemy import select
+
+        from indexer.schema import FileRow
+
+        return {s: h for s, h in self._session.execute(select(FileRow.source, FileRow.sha256))}
+
+    def sources(self) -> list[str]:
+        return sorted(self.file_hashes())
+
+    # ------------------------------------------------------------------ changes
+
+    def remove_file(self, source: str) -> tuple[int, int]:
+        """Drop a file's passages and FAQ entries. Returns (passages, faq entries) removed."""
+        from sqlalchemy import delete, select
+
+        from indexer.schema import FaqRow, FileRow, PassageRow
+
+        s = self._session
+        file_id = s.scalar(select(FileRow.id).where(FileRow.source == source))
+        if file_id is None:
+            return 0, 0
+        passage_ids = list(s.scalars(select(PassageRow.id).where(PassageRow.file_id == file_id)))
+        faq_ids = list(s.scalars(select(FaqRow.id).where(FaqRow.file_id == file_id)))
+        s.execute(delete(PassageRow).where(PassageRow.file_id == file_id))
+        s.execute(delete(FaqRow).where(FaqRow.file_id == file_id))
+        s.execute(delete(FileRow).where(FileRow.id == file_id))
+        s.flush()
+        self._dropped_passages += passage_ids
+        self._dropped_faq += faq_ids
+        return len(passage_ids), len(faq_ids)
+
+    def add_file(
+        self,
+        record: FileRecord,
+        passages: list[Passage],
+        passage_vectors: np.ndarray,
+        faqs: list[FaqEntry] = (),
+        faq_vectors: np.ndarray | None = None,
+    ) -> None:
+        """Insert a file with its passages and FAQ entries and their vectors (replacing any
+        previous version of the same source)."""
+        from indexer.schema import FaqRow, FileRow, PassageRow
+        from indexer.vectors import add
+
+        self.remove_file(record.source)
+        s = self._session
+        row = FileRow(source=record.source, sha256=record.sha256, size=record.size,
+                      indexed_at=now_iso())
+        s.add(row)
+        s.flush()
+        p_rows = [
+            PassageRow(file_id=row.id, source=p.source, title=p.title,
+                       headings_json=json.dumps(list(p.headings), ensure_ascii=False),
+                       page=p.page, start=p.start, end=p.end, n_tokens=p.n_tokens, text=p.text)
+            for p in passages
+        ]
+        f_rows = [
+            FaqRow(file_id=row.id, source=f.source, row=f.row, question=f.question,
+                   answer=f.answer, category=f.category)
+            for f in faqs
+        ]
+        s.add_all(p_rows + f_rows)
+        s.flush()
+        add(self._passages, np.array([r.id for r in p_rows], dtype=np.int64), passage_vectors)
+        if f_rows:
+            add(self._faq, np.array([r.id for r in f_rows], dtype=np.int64), faq_vectors)
+
+    # ------------------------------------------------------------------ commit
+
+    def commit(self) -> Manifest:
+        """Write the staged generation and make it live. Returns the new manifest."""
+        from sqlalchemy import func, select
+
+        from indexer.schema import FaqRow, FileRow, PassageRow
+        from indexer.vectors import index_kind, rebuild, remove, write_index
+
+        s = self._session
+        counts = (
+            s.scalar(select(func.count()).select_from(FileRow)),
+            s.scalar(select(func.count()).select_from(PassageRow)),
+            s.scalar(select(func.count()).select_from(FaqRow)),
+        )
+        s.commit()
+        s.close()
+        self._session = None
+        self._engine.dispose()
+        self._engine = None
+
+        passages = remove(self._passages, np.array(self._dropped_passages, np.int64), self.spec)
+        faq = remove(self._faq, np.array(self._dropped_faq, np.int64), self.spec)
+        if index_kind(passages) != self.spec.index_type:
+            passages = rebuild(passages, self.spec)
+        if index_kind(faq) != self.spec.index_type:
+            faq = rebuild(faq, self.spec)
+        if passages.ntotal != counts[1] or faq.ntotal != counts[2]:
+            raise AssertionError(  # a bug, never user error: refuse to commit a broken pair
+                f"staged index disagrees: {passages.ntotal} vectors vs {counts[1]} passages, "
+                f"{faq.ntotal} vs {counts[2]} FAQ entries"
+            )
+        write_index(passages, self.staging / PASSAGES_FAISS)
+        write_index(faq, self.staging / FAQ_FAISS)
+        fsync_tree(self.staging)
+
+        number = generation_number(self.previous.generation) + 1 if self.previous else 1
+        name = generation_name(number)
+        target = self.index_dir / name
+        if target.exists():  # leftover of a crash between rename and manifest switch
+            remove_tree(target)
+        self.staging.rename(target)
+        self.staging = None
+        fsync_dir(self.index_dir)
+
+        stamp = now_iso()
+        manifest = Manifest(
+            generation=name,
+            model_name=self.model_name,
+            dimension=self.dimension,
+            index_type=self.spec.index_type,
+            hnsw_m=self.spec.hnsw_m,
+            hnsw_ef_search=self.spec.hnsw_ef_search,
+            max_tokens=self.max_tokens,
+            overlap_tokens=self.overlap_tokens,
+            knowledge_base=self.knowledge_base
+            or (self.previous.knowledge_base if self.previous else None),
+            files=int(counts[0]),
+            passages=int(counts[1]),
+            faq_entries=int(counts[2]),
+            created_at=self.previous.created_at if self.previous else stamp,
+            updated_at=stamp,
+        )
+        write_manifest_atomic(self.index_dir, manifest)  # <- the commit point
+        previous, self.previous = self.previous, manifest
+        if previous is not None:
+            self._collect_garbage()
+        return manifest
