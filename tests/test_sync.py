@@ -1,0 +1,202 @@
+"""Incremental sync and FAISS/SQLite consistency after add / change / delete."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.chunking import ChunkSettings
+from indexer.errors import IndexNotFoundError, KnowledgeBaseNotFoundError, ModelMismatchError
+from indexer.store import IndexStore, read_manifest
+from indexer.sync import build
+from indexer.vectors import ids_of
+from tests.fakes import HashingEmbedder
+
+SMALL = ChunkSettings(max_tokens=48, overlap_tokens=8)
+
+
+def make_kb(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pricing.md").write_text(
+        "# Pricing\n\n## Pro\n\nThe Pro plan costs 8 euro per month.\n\n"
+        "## Team\n\nThe Team plan costs 12 euro per user per month.\n", encoding="utf-8")
+    (root / "sync.txt").write_text("Sync works offline and catches up later.\n", encoding="utf-8")
+    (root / "faq.csv").write_text(
+        "question,answer\nCan I get a refund?,Yes within 14 days.\n"
+        "Do you have a student discount?,Students get 50% off.\n", encoding="utf-8")
+    return root
+
+
+def assert_consistent(index_dir: Path) -> IndexStore:
+    """FAISS ids == SQLite row ids, for passages and FAQ entries; manifest counts agree."""
+    store = IndexStore.open(index_dir)
+    m = store.manifest
+    db = sqlite3.connect(store.generation_dir / "index.sqlite")
+    passage_ids = sorted(r[0] for r in db.execute("SELECT id FROM passages"))
+    faq_ids = sorted(r[0] for r in db.execute("SELECT id FROM faq_entries"))
+    n_files = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    orphans = db.execute(
+        "SELECT COUNT(*) FROM passages WHERE file_id NOT IN (SELECT id FROM files)"
+    ).fetchone()[0]
+    db.close()
+    assert sorted(ids_of(store.passage_index).tolist()) == passage_ids
+    assert sorted(ids_of(store.faq_index).tolist()) == faq_ids
+    assert (m.files, m.passages, m.faq_entries) == (n_files, len(passage_ids), len(faq_ids))
+    assert orphans == 0
+    return store
+
+
+def query(store: IndexStore, embedder, text: str, k: int = 3):
+    return store.search(embedder.embed([text])[0], k)
+
+
+def test_first_build_indexes_passages_and_faq(tmp_path):
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    report = build(kb, index, emb, chunking=SMALL)
+    assert report.committed and not report.failures
+    assert sorted(report.plan.added) == ["faq.csv", "pricing.md", "sync.txt"]
+    store = assert_consistent(index)
+    assert store.manifest.model_name == "test/hashing-embedder"
+    assert store.manifest.dimension == 64
+    assert (store.manifest.files, store.manifest.faq_entries) == (3, 2)
+    hit = query(store, emb, "how much does the team plan cost per user")[0]
+    assert hit.source == "pricing.md"
+    assert hit.headings == ("Pricing", "Team")
+    assert hit.location == "pricing.md > Team"
+    raw = (kb / "pricing.md").read_text()
+    assert raw[hit.start : hit.end] == hit.text
+    faq = store.search_faq(emb.embed(["is there a refund"])[0], 1)[0]
+    assert faq.answer == "Yes within 14 days." and faq.row == 1
+
+
+def test_unchanged_corpus_is_not_reembedded_nor_rewritten(tmp_path):
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    build(kb, index, emb, chunking=SMALL)
+    calls, generation = emb.calls, read_manifest(index).generation
+    report = build(kb, index, emb, chunking=SMALL)
+    assert not report.plan.has_changes and not report.committed
+    assert emb.calls == calls
+    assert read_manifest(index).generation == generation
+    assert len(report.plan.unchanged) == 3
+
+
+def test_add_change_delete(tmp_path):
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    build(kb, index, emb, chunking=SMALL)
+    before = IndexStore.open(index)
+    old_ids = set(ids_of(before.passage_index).tolist())
+
+    (kb / "pricing.md").write_text("# Pricing\n\n## Pro\n\nThe Pro plan now costs 9 euro.\n")
+    (kb / "sync.txt").unlink()
+    (kb / "new" ).mkdir()
+    (kb / "new" / "export.md").write_text("# Export\n\nExport notes as PDF or Markdown.\n")
+    emb.calls = 0
+    report = build(kb, index, emb, chunking=SMALL)
+    assert report.plan.added == ("new/export.md",)
+    assert report.plan.updated == ("pricing.md",)
+    assert report.plan.removed == ("sync.txt",)
+    assert report.plan.unchanged == ("faq.csv",)
+    assert emb.calls == 2  # one passage for each of the two files read; nothing else
+    store = assert_consistent(index)
+    sources = {h.source for h in store.iter_passages()}
+    assert sources == {"pricing.md", "new/export.md"}
+    texts = " ".join(h.text for h in store.iter_passages())
+    assert "9 euro" in texts and "8 euro" not in texts and "12 euro" not in texts
+    assert len(set(ids_of(store.passage_index).tolist()) & old_ids) == 0  # ids never reused
+    assert len(old_ids) == 3
+    assert query(store, emb, "export notes as pdf")[0].source == "new/export.md"
+    # the superseded generation still answers for a reader that opened it before the change
+    assert before.search(emb.embed(["sync offline"])[0], 1)[0].source == "sync.txt"
+
+
+def test_broken_new_file_is_skipped_and_broken_update_keeps_old_version(tmp_path):
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    build(kb, index, emb, chunking=SMALL)
+    (kb / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (kb / "sync.txt").write_bytes(b"\xff\xfe broken \x00 bytes")
+    report = build(kb, index, emb, chunking=SMALL)
+    assert {f.source for f in report.failures} == {"broken.pdf", "sync.txt"}
+    store = assert_consistent(index)
+    assert query(store, emb, "sync offline catches up")[0].source == "sync.txt"
+    # both are retried next time, and picked up once fixed
+    (kb / "sync.txt").write_text("Sync now works over Bluetooth too.\n")
+    report = build(kb, index, emb, chunking=SMALL)
+    assert report.plan.added == ("broken.pdf",) and report.plan.updated == ("sync.txt",)
+    assert "Bluetooth" in query(assert_consistent(index), emb, "bluetooth sync")[0].text
+
+
+def test_dry_run_changes_nothing(tmp_path):
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    report = build(kb, index, emb, chunking=SMALL, dry_run=True)
+    assert len(report.plan.added) == 3 and not report.committed
+    assert not index.exists() or not (index / "manifest.json").exists()
+    assert emb.calls == 0
+    build(kb, index, emb, chunking=SMALL)
+    (kb / "sync.txt").unlink()
+    report = build(kb, index, emb, chunking=SMALL, dry_run=True)
+    assert report.plan.removed == ("sync.txt",)
+    assert IndexStore.open(index).manifest.files == 3
+
+
+def test_changed_chunking_reindexes_everything(tmp_path):
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    build(kb, index, emb, chunking=SMALL)
+    report = build(kb, index, emb, chunking=ChunkSettings(max_tokens=64, overlap_tokens=8))
+    assert "chunking changed" in report.plan.rebuild_reason
+    assert len(report.plan.updated) == 3
+    assert assert_consistent(index).manifest.max_tokens == 64
+
+
+def test_model_mismatch_is_a_clear_error(tmp_path):
+    kb, index = make_kb(tmp_path / "kb"), tmp_path / "index"
+    build(kb, index, HashingEmbedder(), chunking=SMALL)
+    other = HashingEmbedder(dimension=32, model_name="test/other")
+    with pytest.raises(ModelMismatchError, match="built with test/hashing-embedder"):
+        build(kb, index, other, chunking=SMALL)
+    with pytest.raises(ModelMismatchError, match="dim 64"):
+        IndexStore.open(index, model_name="test/other", dimension=32)
+    report = build(kb, index, other, chunking=SMALL, rebuild=True)
+    assert report.committed
+    assert assert_consistent(index).manifest.model_name == "test/other"
+
+
+def test_hnsw_index_supports_updates_and_conversion(tmp_path):
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    build(kb, index, emb, chunking=SMALL, index_type="hnsw")
+    assert assert_consistent(index).manifest.index_type == "hnsw"
+    (kb / "sync.txt").unlink()
+    build(kb, index, emb, chunking=SMALL)  # keeps hnsw, removal rebuilds the graph
+    store = assert_consistent(index)
+    assert store.manifest.index_type == "hnsw"
+    assert query(store, emb, "team plan per user")[0].source == "pricing.md"
+    calls = emb.calls
+    report = build(kb, index, emb, chunking=SMALL, index_type="flat")
+    assert report.plan.reindex_vectors and report.committed
+    assert emb.calls == calls  # conversion reuses the stored vectors
+    assert assert_consistent(index).manifest.index_type == "flat"
+
+
+def test_search_results_are_typed_and_ranked(tmp_path):
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    build(kb, index, emb, chunking=SMALL)
+    store = IndexStore.open(index)
+    hits = store.search(emb.embed(["pro plan costs euro month"])[0], k=10)
+    assert len(hits) == store.manifest.passages  # k larger than the index
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert hits[0].passage_id >= 1 and isinstance(hits[0].score, float)
+    assert store.passage(hits[0].passage_id).text == hits[0].text
+    batch = store.search_many(emb.embed(["pro plan", "offline sync"]), k=1)
+    assert [b[0].source for b in batch] == ["pricing.md", "sync.txt"]
+    with pytest.raises(Exception, match="dimension"):
+        store.search(np.ones(10, dtype=np.float32), 1)
+
+
+def test_missing_folders_are_clear_errors(tmp_path):
+    with pytest.raises(KnowledgeBaseNotFoundError, match="not found"):
+        build(tmp_path / "nope", tmp_path / "index", HashingEmbedder())
+    with pytest.raises(IndexNotFoundError, match="no index at"):
+        IndexStore.open(tmp_path / "index")
