@@ -162,6 +162,9 @@ def _print_report(report, index_dir: Path) -> None:
         for failure in report.failures:
             print(f"    {failure.source}: {failure.reason}", file=sys.stderr)
     m = report.manifest
+    if m is None:
+        print(f"Index: {index_dir} unchanged (no file could be read)")
+        return
     print(f"Index: {index_dir} ({m.generation}: {m.files} files, {m.passages} passages, "
           f"{m.faq_entries} FAQ entries, {m.index_type})")
 

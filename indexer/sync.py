@@ -189,7 +189,9 @@ def build(
             lock=lock,
         ) as writer:
             _apply(plan, paths, writer, embedder, chunking, report, progress)
-            report.manifest = writer.commit()
+            if writer.dirty or plan.reindex_vectors or plan.rebuild_reason:
+                report.manifest = writer.commit()
+            # else: every planned file failed to load; the live generation stays as it is
         report.seconds = time.perf_counter() - started
         return report
     finally:

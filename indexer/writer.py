@@ -129,6 +129,7 @@ class IndexWriter:
         self._session = None
         self._passages = None
         self._faq = None
+        self.dirty = False  # anything staged that differs from the live generation
         self._dropped_passages: list[int] = []
         self._dropped_faq: list[int] = []
 
@@ -231,6 +232,7 @@ class IndexWriter:
         s.execute(delete(FaqRow).where(FaqRow.file_id == file_id))
         s.execute(delete(FileRow).where(FileRow.id == file_id))
         s.flush()
+        self.dirty = True
         self._dropped_passages += passage_ids
         self._dropped_faq += faq_ids
         return len(passage_ids), len(faq_ids)
@@ -267,6 +269,7 @@ class IndexWriter:
         ]
         s.add_all(p_rows + f_rows)
         s.flush()
+        self.dirty = True
         add(self._passages, np.array([r.id for r in p_rows], dtype=np.int64), passage_vectors)
         if f_rows:
             add(self._faq, np.array([r.id for r in f_rows], dtype=np.int64), faq_vectors)

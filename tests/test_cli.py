@@ -1,0 +1,199 @@
+"""qabot-index end to end: the real CLI, the real MiniLM model, the example knowledge base."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [json.loads(line) for line in (ROOT / "tests/data/kb_questions.jsonl").open()]
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "indexer.cli", *args],
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def one_line_error(proc: subprocess.CompletedProcess, code: int, text: str) -> None:
+    assert proc.returncode == code
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("qabot-index: error: ") and text in lines[0]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """The example KB (copied, so tests may edit it) indexed once with the real model."""
+    root = tmp_path_factory.mktemp("cli")
+    kb = root / "kb"
+    shutil.copytree(ROOT / "examples/kb", kb)
+    index = root / "index"
+    report = json.loads(cli("build", str(kb), "--index", str(index), "--json").stdout)
+    return kb, index, report
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_build_indexes_every_file_of_the_example_kb(built):
+    kb, _, report = built
+    n_files = len([p for p in kb.rglob("*") if p.is_file()])
+    assert report["committed"] and report["failures"] == []
+    assert len(report["added"]) == n_files
+    assert report["passages_added"] > 150 and report["faq_added"] >= 40
+    assert report["embedded"] == report["passages_added"] + report["faq_added"]
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_rebuild_of_unchanged_kb_embeds_nothing(built):
+    kb, index, _ = built
+    report = json.loads(cli("build", str(kb), "--index", str(index), "--json").stdout)
+    assert not report["committed"] and report["embedded"] == 0
+    assert report["unchanged"] == len(report["added"]) + report["unchanged"]
+    human = cli("build", str(kb), "--index", str(index)).stdout
+    assert "Index is up to date" in human
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_known_question_retrieves_its_article_in_top_3(built):
+    _, index, _ = built
+    out = cli("search", "How much is Pro if I pay for a whole year?", "--index", str(index),
+              "-k", "3", "--json").stdout
+    results = json.loads(out)["results"]
+    assert len(results) == 3
+    assert "pricing-and-plans.md" in [r["source"] for r in results]
+    top = results[0]
+    assert {"text", "score", "source", "headings", "page", "start", "end"} <= set(top)
+    table = cli("search", "Who is the data protection officer?", "--index", str(index)).stdout
+    assert table.splitlines()[0].split() == ["#", "score", "source", "text"]
+    assert len(table.splitlines()) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_question_set_recall_at_3(built, minilm):
+    """The 40 hand-written questions: their article must be in the top 3 for at least 85%."""
+    from indexer.store import IndexStore
+
+    _, index, _ = built
+    store = IndexStore.open(index, model_name=minilm.model_name, dimension=minilm.dimension)
+    vectors = minilm.embed([q["question"] for q in QUESTIONS])
+    found = [q["source"] in [h.source for h in store.search(v, 3)]
+             for q, v in zip(QUESTIONS, vectors)]
+    assert sum(found) / len(found) >= 0.85, f"{sum(found)}/{len(found)}"
+    pdf = [f for q, f in zip(QUESTIONS, found) if q["source"].endswith(".pdf")]
+    assert any(pdf)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_faq_search_returns_curated_answers(built, minilm):
+    _, index, _ = built
+    out = json.loads(cli("search", "can I get my money back", "--faq", "--index", str(index),
+                         "-k", "3", "--json").stdout)
+    assert all(r["source"] == "faq.csv" and r["answer"] for r in out["results"])
+    assert any("refund" in (r["question"] + r["answer"]).lower() for r in out["results"])
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_stats_remove_and_incremental_update(built):
+    kb, index, _ = built
+    stats = json.loads(cli("stats", "--index", str(index), "--json", "--files").stdout)
+    assert stats["model_name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert stats["dimension"] == 384 and stats["index_type"] == "flat"
+    per_file = {f["source"]: f["passages"] for f in stats["file_list"]}
+    assert sum(per_file.values()) == stats["passages"]
+
+    removed = json.loads(cli("remove", str(kb / "webhooks.md"), "--index", str(index),
+                             "--json").stdout)
+    assert removed["removed"] == ["webhooks.md"]
+    assert removed["passages_removed"] == per_file["webhooks.md"]
+    after = json.loads(cli("stats", "--index", str(index), "--json").stdout)
+    assert after["passages"] == stats["passages"] - per_file["webhooks.md"]
+
+    dry = cli("build", str(kb), "--index", str(index), "--dry-run").stdout
+    assert "add    webhooks.md" in dry
+    (kb / "offline-mode.md").write_text("# Offline mode\n\nOffline mode keeps 500 notes.\n")
+    (kb / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
+    proc = cli("build", str(kb), "--index", str(index), "--json")
+    report = json.loads(proc.stdout)
+    assert report["added"] == ["broken.pdf", "webhooks.md"]
+    assert report["updated"] == ["offline-mode.md"]
+    assert report["failures"][0]["source"] == "broken.pdf"
+    assert "broken PDF" in report["failures"][0]["reason"]
+    generation = report["generation"]
+    # the broken file is reported again on every build until fixed, but changes nothing
+    strict = cli("build", str(kb), "--index", str(index), "--strict", "--json", check=False)
+    assert json.loads(strict.stdout)["generation"] is None
+    assert strict.returncode == 3
+    assert json.loads(strict.stdout)["failures"][0]["source"] == "broken.pdf"
+    human = cli("build", str(kb), "--index", str(index), check=False)
+    assert "broken.pdf: broken PDF" in human.stderr
+    assert json.loads(cli("stats", "--index", str(index), "--json").stdout)["generation"] == (
+        generation
+    )
+
+
+# ----------------------------------------------------------------- user mistakes (no model)
+
+
+def test_missing_knowledge_base_folder(tmp_path):
+    one_line_error(cli("build", str(tmp_path / "nope"), "--index", str(tmp_path / "i"),
+                       check=False), 1, "knowledge-base folder not found")
+
+
+def test_missing_index(tmp_path):
+    for command in (["stats"], ["search", "hello"], ["remove", "a.md"]):
+        proc = cli(*command, "--index", str(tmp_path / "none"), check=False)
+        one_line_error(proc, 1, "no index at")
+
+
+def test_bad_flags_exit_2_with_usage(tmp_path):
+    proc = cli("build", "--chunk-tokens", "lots", check=False)
+    assert proc.returncode == 2 and "invalid int value" in proc.stderr
+    proc = cli("frobnicate", check=False)
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_invalid_values_are_one_line_errors(tmp_path, example_kb):
+    proc = cli("build", str(example_kb), "--index", str(tmp_path / "i"), "--chunk-tokens", "999",
+               check=False)
+    one_line_error(proc, 1, "max_tokens must be between 16 and 254")
+    assert not (tmp_path / "i" / "manifest.json").exists()
+
+
+def test_help_lists_the_commands():
+    out = cli("--help").stdout
+    for command in ("build", "search", "stats", "remove"):
+        assert command in out
+
+
+def test_concurrent_writer_gets_locked_error(tmp_path):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "a.md").write_text("# A\n\ntext\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "tests.crash_worker", str(kb), str(tmp_path / "i"), "hold-lock"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        proc = cli("build", str(kb), "--index", str(tmp_path / "i"), check=False)
+        one_line_error(proc, 1, "is locked")
+    finally:
+        holder.kill()
+        holder.wait()
