@@ -39,24 +39,28 @@ def _parser() -> argparse.ArgumentParser:
         "corpus is not re-embedded. The index is replaced atomically.",
     )
     build.add_argument("kb_dir", type=Path, metavar="KB_DIR", help="knowledge-base folder")
-    build.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    build.add_argument("--dry-run", action="store_true",
+                       help="print what would change, change nothing")
     build.add_argument("--rebuild", action="store_true", help="re-embed every file from scratch")
     build.add_argument("--index-type", choices=["flat", "hnsw"], default=None,
                        help="FAISS index: exact 'flat' (default for new indexes) or 'hnsw' for "
                        "large corpora (default: keep the index's current type)")
     build.add_argument("--chunk-tokens", type=int, default=160, metavar="N",
-                       help="passage size in encoder tokens, heading context included (default 160)")
+                       help="passage size in encoder tokens, heading context included "
+                       "(default 160)")
     build.add_argument("--overlap", type=int, default=32, metavar="N",
                        help="tokens shared by consecutive passages of a section (default 32)")
     build.add_argument("--model", default=None, metavar="PATH",
-                       help="a local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)")
+                       help="a local sentence-transformers folder "
+                       "(default: the bundled all-MiniLM-L6-v2)")
     build.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
     build.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     search = sub.add_parser("search", parents=[common], help="retrieve passages for a query")
     search.add_argument("query", help="the question or keywords")
     search.add_argument("-k", type=int, default=5, help="number of results (default 5)")
-    search.add_argument("--faq", action="store_true", help="search FAQ questions instead of passages")
+    search.add_argument("--faq", action="store_true",
+                        help="search FAQ questions instead of passages")
 
     stats = sub.add_parser("stats", parents=[common], help="show what the index holds")
     stats.add_argument("--files", action="store_true", help="list indexed files")

@@ -1,4 +1,4 @@
-"""One error hierarchy for the indexer. The CLI catches ``IndexerError``, prints one line, exits 1."""
+"""One error hierarchy for the indexer: the CLI catches ``IndexerError`` and exits 1."""
 
 from __future__ import annotations
 

@@ -204,7 +204,7 @@ def html_to_text(html: str) -> tuple[str, str | None]:
         if tag.decomposed:
             continue
         attrs = tag.attrs or {}
-        ident = " ".join([attrs.get("id", "")] + list(attrs.get("class", [])))
+        ident = " ".join([attrs.get("id", ""), *attrs.get("class", [])])
         if attrs.get("role") in _DROP_ROLES or (ident.strip() and _DROP_HINT.search(ident)):
             tag.decompose()
     root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article")

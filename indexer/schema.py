@@ -71,7 +71,7 @@ def sqlite_engine(path: Path, *, read_only: bool) -> Engine:
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record):  # noqa: ANN001
+    def _pragmas(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         if not read_only:

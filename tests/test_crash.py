@@ -70,7 +70,7 @@ def version(index: Path, emb: HashingEmbedder) -> str:
 def test_kill_at_each_commit_step_leaves_a_usable_index(tmp_path, step, expected):
     kb, index, emb = prepare(tmp_path)
     proc = worker(kb, index, f"fault:{step}")
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 70, err
     assert version(index, emb) == expected
     # the next build recovers: cleans leftovers and completes the change
