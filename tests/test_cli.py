@@ -197,3 +197,24 @@ def test_concurrent_writer_gets_locked_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_unchanged_build_and_stats_never_import_torch(tmp_path, example_kb):
+    """Checking hashes or reading an index must not pay for torch / transformers."""
+    from indexer.embedding import DEFAULT_MODEL_NAME
+    from indexer.sync import build
+    from tests.fakes import HashingEmbedder
+
+    index = tmp_path / "index"
+    build(example_kb, index, HashingEmbedder(384, DEFAULT_MODEL_NAME))  # same name and dim
+    code = (
+        "import sys; from indexer.cli import main; "
+        f"main(['build', {str(example_kb)!r}, '--index', {str(index)!r}, '--json']); "
+        f"main(['stats', '--index', {str(index)!r}]); "
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') "
+        "if m in sys.modules]; print('HEAVY', heavy)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert '"embedded": 0' in proc.stdout
+    assert "HEAVY []" in proc.stdout
