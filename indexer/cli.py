@@ -258,7 +258,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from indexer.errors import IndexerError as NotIndexed
     from indexer.store import IndexStore, read_manifest
     from indexer.sync import remove_sources
 
@@ -269,7 +268,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     for path in args.paths:
         matched = resolve_sources(path, indexed, manifest.knowledge_base)
         if not matched:
-            raise NotIndexed(f"not in the index: {path} (see 'qabot-index stats --files')")
+            raise IndexerError(f"not in the index: {path} (see 'qabot-index stats --files')")
         sources += [s for s in matched if s not in sources]
     n_pass, n_faq, new = remove_sources(args.index, sources)
     if args.json:

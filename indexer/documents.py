@@ -12,6 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def context_label(title: str, headings: tuple[str, ...]) -> str:
+    """'Title > Heading > Subheading' (a heading equal to the title is not repeated)."""
+    parts = [title, *[h for h in headings if h != title]]
+    return " > ".join(p for p in parts if p)
+
+
 @dataclass(frozen=True)
 class Document:
     """One contiguous unit of text from a knowledge-base file."""
@@ -25,9 +31,7 @@ class Document:
 
     @property
     def context(self) -> str:
-        """A one-line label for the unit: 'Title > Heading > Subheading'."""
-        parts = [self.title, *[h for h in self.headings if h != self.title]]
-        return " > ".join(p for p in parts if p)
+        return context_label(self.title, self.headings)
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,7 @@ class Passage:
 
     @property
     def context(self) -> str:
-        parts = [self.title, *[h for h in self.headings if h != self.title]]
-        return " > ".join(p for p in parts if p)
+        return context_label(self.title, self.headings)
 
     @property
     def embedding_text(self) -> str:

@@ -263,33 +263,30 @@ class IndexStore:
         return self.search_many(np.atleast_2d(vector), k)[0]
 
     def search_many(self, vectors: np.ndarray, k: int = 5) -> list[list[SearchHit]]:
-        from sqlalchemy import select
-
         from indexer.schema import PassageRow
         from indexer.vectors import search
 
         scores, ids = search(self.passage_index, vectors, k)
-        rows = self._rows(PassageRow, ids, select)
+        rows = self._rows(PassageRow, ids)
         return [
             [_hit(rows[int(i)], float(s)) for s, i in zip(srow, irow) if int(i) in rows]
             for srow, irow in zip(scores, ids)
         ]
 
     def search_faq(self, vector: np.ndarray, k: int = 5) -> list[FaqHit]:
-        from sqlalchemy import select
-
         from indexer.schema import FaqRow
         from indexer.vectors import search
 
         scores, ids = search(self.faq_index, np.atleast_2d(vector), k)
-        rows = self._rows(FaqRow, ids, select)
+        rows = self._rows(FaqRow, ids)
         return [
             FaqHit(r.id, float(s), r.question, r.answer, r.source, r.row, r.category)
             for s, i in zip(scores[0], ids[0])
             if (r := rows.get(int(i))) is not None
         ]
 
-    def _rows(self, model, ids: np.ndarray, select) -> dict:
+    def _rows(self, model, ids: np.ndarray) -> dict:
+        from sqlalchemy import select
         from sqlalchemy.orm import Session
 
         wanted = sorted({int(i) for i in ids.ravel() if i >= 0})
@@ -301,11 +298,9 @@ class IndexStore:
         return {row.id: row for row in found}
 
     def passage(self, passage_id: int) -> SearchHit | None:
-        from sqlalchemy import select
-
         from indexer.schema import PassageRow
 
-        row = self._rows(PassageRow, np.array([passage_id]), select).get(passage_id)
+        row = self._rows(PassageRow, np.array([passage_id])).get(passage_id)
         return _hit(row, 1.0) if row else None
 
     def iter_passages(self):

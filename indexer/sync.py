@@ -164,12 +164,10 @@ def build(
                                               index_dir)
         plan, paths = plan_sync(
             kb_dir,
-            {} if rebuild else indexed,
+            indexed,
             rebuild_reason=reason,
             reindex_vectors=manifest is not None and manifest.index_type != index_type,
         )
-        if rebuild and indexed:
-            plan = _with_removed(plan, indexed)
         if on_plan is not None:
             on_plan(plan)
         report = SyncReport(plan=plan, dry_run=dry_run)
@@ -197,14 +195,6 @@ def build(
     finally:
         if lock is not None:
             lock.release()
-
-
-def _with_removed(plan: SyncPlan, indexed: dict[str, str]) -> SyncPlan:
-    gone = tuple(sorted(set(indexed) - set(plan.records)))
-    updated = tuple(s for s in plan.added if s in indexed)
-    added = tuple(s for s in plan.added if s not in indexed)
-    return SyncPlan(plan.knowledge_base, added, updated, gone, plan.unchanged, plan.ignored,
-                    plan.records, plan.rebuild_reason or "--rebuild", plan.reindex_vectors)
 
 
 def _settings_change(

@@ -202,18 +202,6 @@ class IndexWriter:
             remove_tree(self.staging)
         self.staging = None
 
-    # ------------------------------------------------------------------ reads of the staged state
-
-    def file_hashes(self) -> dict[str, str]:
-        from sqlalchemy import select
-
-        from indexer.schema import FileRow
-
-        return {s: h for s, h in self._session.execute(select(FileRow.source, FileRow.sha256))}
-
-    def sources(self) -> list[str]:
-        return sorted(self.file_hashes())
-
     # ------------------------------------------------------------------ changes
 
     def remove_file(self, source: str) -> tuple[int, int]:
