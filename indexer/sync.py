@@ -265,16 +265,15 @@ def _apply(
     n_passages = sum(len(ps) for _, ps, _ in loaded)
     p_at, f_at = 0, n_passages
     for source, passages, faqs in loaded:
-        n_pass, n_faq = writer.remove_file(source)
-        report.passages_removed += n_pass
-        report.faq_removed += n_faq
-        writer.add_file(
+        n_pass, n_faq = writer.add_file(
             plan.records[source],
             passages,
             vectors[p_at : p_at + len(passages)],
             faqs,
             vectors[f_at : f_at + len(faqs)],
         )
+        report.passages_removed += n_pass
+        report.faq_removed += n_faq
         p_at += len(passages)
         f_at += len(faqs)
         report.passages_added += len(passages)

@@ -232,13 +232,13 @@ class IndexWriter:
         passage_vectors: np.ndarray,
         faqs: list[FaqEntry] = (),
         faq_vectors: np.ndarray | None = None,
-    ) -> None:
-        """Insert a file with its passages and FAQ entries and their vectors (replacing any
-        previous version of the same source)."""
+    ) -> tuple[int, int]:
+        """Insert a file with its passages and FAQ entries and their vectors, replacing any
+        previous version of the same source. Returns what was replaced, as ``remove_file``."""
         from indexer.schema import FaqRow, FileRow, PassageRow
         from indexer.vectors import add
 
-        self.remove_file(record.source)
+        replaced = self.remove_file(record.source)
         s = self._session
         row = FileRow(source=record.source, sha256=record.sha256, size=record.size,
                       indexed_at=now_iso())
@@ -261,6 +261,7 @@ class IndexWriter:
         add(self._passages, np.array([r.id for r in p_rows], dtype=np.int64), passage_vectors)
         if f_rows:
             add(self._faq, np.array([r.id for r in f_rows], dtype=np.int64), faq_vectors)
+        return replaced
 
     # ------------------------------------------------------------------ commit
 
