@@ -24,9 +24,13 @@ install: $(STAMP)
 index: $(STAMP)
 	$(VENV)/bin/qabot-index build $(KB) --index $(INDEX)
 
+# Until the chat engine lands, `run` indexes the example knowledge base and shows retrieval.
 run: index
-	@echo "Indexed $(KB) into $(INDEX). Try a question, e.g.:"
-	$(VENV)/bin/qabot-index search "How much does the Pro plan cost?" --index $(INDEX) -k 3
+	@echo; echo "Passages for a question:"
+	@$(VENV)/bin/qabot-index search "How long are deleted notes kept in the trash?" --index $(INDEX) -k 3
+	@echo; echo "FAQ entries for a question:"
+	@$(VENV)/bin/qabot-index search "Can I move my notes from Evernote?" --faq --index $(INDEX) -k 2
+	@echo; echo "Ask your own: $(VENV)/bin/qabot-index search \"your question\" --index $(INDEX)"
 
 test: $(STAMP)
 	$(PY) -m pytest

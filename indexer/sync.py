@@ -78,12 +78,16 @@ def hash_file(path: Path) -> FileRecord:
     return FileRecord(source="", sha256=digest.hexdigest(), size=size)
 
 
-def scan(kb_dir: Path) -> tuple[dict[str, tuple[Path, FileRecord]], list[str]]:
-    """Hash every supported file: {source: (path, record)}, and the unsupported file names."""
+def check_kb_dir(kb_dir: Path) -> None:
     if not kb_dir.exists():
         raise KnowledgeBaseNotFoundError(f"knowledge-base folder not found: {kb_dir}")
     if not kb_dir.is_dir():
         raise KnowledgeBaseNotFoundError(f"not a folder: {kb_dir}")
+
+
+def scan(kb_dir: Path) -> tuple[dict[str, tuple[Path, FileRecord]], list[str]]:
+    """Hash every supported file: {source: (path, record)}, and the unsupported file names."""
+    check_kb_dir(kb_dir)
     supported, unsupported = discover(kb_dir)
     files = {}
     for path in supported:
@@ -155,6 +159,7 @@ def build(
     started = time.perf_counter()
     kb_dir, index_dir = Path(kb_dir), Path(index_dir)
     chunking = chunking or ChunkSettings()
+    check_kb_dir(kb_dir)  # before the lock, which would create the index folder
     lock = None if dry_run else IndexLock(index_dir)
     if lock is not None:
         lock.acquire()

@@ -198,5 +198,6 @@ def test_search_results_are_typed_and_ranked(tmp_path):
 def test_missing_folders_are_clear_errors(tmp_path):
     with pytest.raises(KnowledgeBaseNotFoundError, match="not found"):
         build(tmp_path / "nope", tmp_path / "index", HashingEmbedder())
+    assert not (tmp_path / "index").exists()  # a failed start leaves nothing behind
     with pytest.raises(IndexNotFoundError, match="no index at"):
         IndexStore.open(tmp_path / "index")
