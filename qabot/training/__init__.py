@@ -1,0 +1,1 @@
+"""Training and evaluation of qabot's models. Runtime code never imports this package."""

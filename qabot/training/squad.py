@@ -1,0 +1,131 @@
+"""SQuAD-format data: loading, article filters, and the choice of training answers.
+
+Training data policy (see ``training_examples``):
+- several files may hold the same article (SQuAD v2.0 dev is a subset of v1.1 dev with
+  unanswerable questions added): the first file that has an article wins, so pass the v2.0 file
+  first to get its unanswerable questions;
+- when a ``<file>.answer_start_provenance.json`` sits next to a data file, answers whose
+  ``answer_start`` was guessed (``heuristic_*``) are not used as training targets; a question
+  left with no certain answer is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+CERTAIN = {"official", "unique"}
+
+
+@dataclass(frozen=True)
+class GoldAnswer:
+    text: str
+    start: int  # character offset in the context
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+@dataclass(frozen=True)
+class QAExample:
+    id: str
+    title: str
+    question: str
+    context: str
+    answers: tuple[GoldAnswer, ...] = ()  # empty for an unanswerable question
+    certain: tuple[bool, ...] = ()  # per answer: offset known for sure
+
+    @property
+    def is_impossible(self) -> bool:
+        return not self.answers
+
+
+def provenance_path(path: Path) -> Path:
+    return path.with_name(path.name.replace(".json", ".answer_start_provenance.json"))
+
+
+def load_squad(path: str | Path, titles: Iterable[str] | None = None) -> list[QAExample]:
+    """Examples of a SQuAD v1.1/v2.0 JSON file, optionally only the given article titles."""
+    path = Path(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if "data" not in data:
+        raise ValueError(f"{path} is not SQuAD-format JSON (no 'data' key)")
+    prov_file = provenance_path(path)
+    provenance = json.loads(prov_file.read_text()) if prov_file.is_file() else {}
+    wanted = set(titles) if titles is not None else None
+    examples = []
+    for article in data["data"]:
+        title = article.get("title", "")
+        if wanted is not None and title not in wanted:
+            continue
+        for paragraph in article["paragraphs"]:
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                answers = () if qa.get("is_impossible") else tuple(
+                    GoldAnswer(a["text"], int(a["answer_start"])) for a in qa["answers"]
+                )
+                marks = provenance.get(qa["id"], ["official"] * len(answers))
+                examples.append(
+                    QAExample(
+                        id=qa["id"],
+                        title=title,
+                        question=qa["question"],
+                        context=context,
+                        answers=answers,
+                        certain=tuple(m in CERTAIN for m in marks[: len(answers)]),
+                    )
+                )
+    return examples
+
+
+def titles_of(path: str | Path) -> list[str]:
+    return [a.get("title", "") for a in json.loads(Path(path).read_text())["data"]]
+
+
+def read_title_list(spec: str) -> list[str]:
+    """'splits.json:train_titles' -> that list; 'a.txt' -> one title per line."""
+    file, _, key = spec.partition(":")
+    text = Path(file).read_text(encoding="utf-8")
+    if file.endswith(".json"):
+        return list(json.loads(text)[key or "titles"])
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    examples: list[QAExample]
+    answerable: int
+    unanswerable: int
+    dropped_guessed: int  # answerable questions dropped: no answer with a certain offset
+    by_file: dict[str, int]
+
+
+def training_examples(files: list[str | Path], titles: Iterable[str] | None) -> TrainingSet:
+    """Merge files article by article (first file wins) and pick one certain answer each."""
+    wanted = list(titles) if titles is not None else None
+    seen: set[str] = set()
+    chosen: list[QAExample] = []
+    dropped = 0
+    by_file: dict[str, int] = {}
+    for file in files:
+        examples = load_squad(file, wanted)
+        new_titles = {e.title for e in examples} - seen
+        count = 0
+        for ex in examples:
+            if ex.title not in new_titles:
+                continue
+            if ex.answers:
+                certain = [a for a, ok in zip(ex.answers, ex.certain) if ok]
+                if not certain:
+                    dropped += 1
+                    continue
+                ex = QAExample(ex.id, ex.title, ex.question, ex.context, (certain[0],), (True,))
+            chosen.append(ex)
+            count += 1
+        seen |= new_titles
+        by_file[str(file)] = count
+    answerable = sum(1 for e in chosen if e.answers)
+    return TrainingSet(chosen, answerable, len(chosen) - answerable, dropped, by_file)
