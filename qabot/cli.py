@@ -1,27 +1,141 @@
-"""qabot: the chat bot's command line.
+"""qabot: the bot's command line (train and evaluate models; chat commands come with the engine).
 
-The knowledge-base indexer is ``qabot-index`` (package ``indexer``). The bot's own commands
-(chat, ask, telegram, train, eval, export) are added by the reader, intent and dialogue work;
-until then this command reports its version and points to the indexer.
+Errors a user can fix print one line on stderr and exit 1; bad flags exit 2 (argparse).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
 
 from qabot import __version__
+from qabot.errors import QabotError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qabot",
         description="Customer-support question answering over your own help center. "
         "Index a knowledge base with 'qabot-index build KB_DIR'.",
     )
     parser.add_argument("--version", action="version", version=f"qabot {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model").add_subparsers(
+        dest="model", required=True, metavar="MODEL")
+    tr = train.add_parser(
+        "reader", help="fine-tune the span-prediction reader on SQuAD-format JSON",
+        description="Fine-tune all-MiniLM-L6-v2 with a span head on SQuAD v1.1/v2.0-format "
+        "files. When several files hold the same article, the first one given wins (pass a v2.0 "
+        "file first to train on its unanswerable questions). Answers whose offsets a "
+        "'<file>.answer_start_provenance.json' marks as guessed are not used.")
+    tr.add_argument("--train", action="append", required=True, metavar="FILE",
+                    help="SQuAD-format JSON (repeatable)")
+    tr.add_argument("--out", required=True, type=Path, metavar="DIR",
+                    help="output folder: model/, checkpoint/, metrics.jsonl, train_summary.json")
+    tr.add_argument("--titles", metavar="FILE[:KEY]",
+                    help="only these articles: a JSON file and key (splits.json:train_titles) "
+                    "or a text file with one title per line")
+    tr.add_argument("--base-model", metavar="DIR",
+                    help="start from this model folder (default: the bundled encoder); "
+                    "give a trained reader for a second fine-tuning step")
+    tr.add_argument("--epochs", type=float, default=2.0)
+    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
+    tr.add_argument("--max-length", type=int, default=256, help="window length in tokens")
+    tr.add_argument("--stride", type=int, default=96, help="tokens shared by adjacent windows")
+    tr.add_argument("--seed", type=int, default=13)
+    tr.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
+    tr.add_argument("--max-steps", type=int, help="stop after this many steps")
+    tr.add_argument("--limit", type=int, help="use only the first N questions")
+    tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint")
+    tr.add_argument("--no-progress", action="store_true")
+
+    evaluate = sub.add_parser("eval", help="evaluate a model").add_subparsers(
+        dest="model", required=True, metavar="MODEL")
+    er = evaluate.add_parser(
+        "reader", help="SQuAD EM/F1 of a reader (official metric, HasAns/NoAns, best threshold)")
+    er.add_argument("--data", required=True, metavar="FILE", help="SQuAD-format JSON")
+    er.add_argument("--titles", metavar="FILE[:KEY]", help="only these articles")
+    er.add_argument("--model", type=Path, metavar="DIR",
+                    help="reader folder (default: the shipped reader)")
+    er.add_argument("--limit", type=int, help="only the first N questions")
+    er.add_argument("--quantize", action="store_true", help="int8 dynamic quantization")
+    er.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    er.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return cmd_train_reader(args)
+        return cmd_eval_reader(args)
+    except QabotError as exc:
+        print(f"qabot: error: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as exc:  # unreadable or malformed data files
+        print(f"qabot: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qabot: interrupted", file=sys.stderr)
+        return 130
+
+
+def _titles(spec: str | None) -> list[str] | None:
+    from qabot.training.squad import read_title_list
+
+    return read_title_list(spec) if spec else None
+
+
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from qabot.training.reader_training import ReaderTrainConfig, train_reader
+
+    for file in args.train:
+        if not Path(file).is_file():
+            raise QabotError(f"training file not found: {file}")
+    cfg = ReaderTrainConfig(
+        train_files=args.train, out_dir=str(args.out), titles=_titles(args.titles),
+        base_model=args.base_model, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr, max_length=args.max_length, stride=args.stride, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, limit=args.limit,
+    )
+    summary = train_reader(cfg, resume=args.resume,
+                           progress=not args.no_progress and sys.stderr.isatty())
+    print(f"trained {summary['steps']} steps on {summary['features']} windows "
+          f"({summary['answerable']} answerable, {summary['unanswerable']} unanswerable "
+          f"questions) in {summary['seconds']} s; model in {args.out / 'model'}")
+    return 0
+
+
+def cmd_eval_reader(args: argparse.Namespace) -> int:
+    from qabot.reader.model import Reader
+    from qabot.training.reader_eval import evaluate_reader
+
+    if not Path(args.data).is_file():
+        raise QabotError(f"data file not found: {args.data}")
+    reader = Reader(args.model, quantize=args.quantize)
+    metrics = evaluate_reader(reader, args.data, titles=_titles(args.titles), limit=args.limit,
+                              progress=not args.no_progress and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    a = metrics["always_answer"]
+    print(f"{metrics['questions']} questions, {metrics['ms_per_question']} ms each")
+    print(f"always answering:   EM {a['exact']:.2f}  F1 {a['f1']:.2f}")
+    if "with_threshold" in metrics:
+        t = metrics["with_threshold"]
+        print(f"with null threshold {metrics['null_threshold']:+.2f}: EM {t['exact']:.2f}  "
+              f"F1 {t['f1']:.2f}  (HasAns F1 {t['HasAns_f1']:.2f}, NoAns {t['NoAns_f1']:.2f})")
+        print(f"best threshold on this data: {metrics['best_f1_thresh']:+.2f} -> "
+              f"F1 {metrics['best_f1']:.2f}")
     return 0
 
 

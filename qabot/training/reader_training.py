@@ -215,7 +215,8 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
         {"max_length": cfg.max_length, "stride": cfg.stride, "trained_steps": step}, indent=2))
     summary.update(steps=step, seconds=round(time.perf_counter() - started, 1),
                    final_loss=sum(losses[-50:]) / max(len(losses[-50:]), 1) if losses else None,
-                   first_loss=losses[0] if losses else None)
+                   first_loss=losses[0] if losses else None,
+                   losses=[round(v, 4) for v in losses])
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -8,20 +8,13 @@ prediction. ``best_threshold`` is the official "best_f1_thresh" search over no-a
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCT = set(string.punctuation)
+from qabot.reader.decode import normalize_answer
 
-
-def normalize_answer(text: str) -> str:
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCT)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
+__all__ = ["best_threshold", "exact_match", "f1_score", "normalize_answer", "score_one",
+           "squad_scores"]
 
 
 def exact_match(prediction: str, gold: str) -> float:

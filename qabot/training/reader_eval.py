@@ -1,0 +1,72 @@
+"""Evaluate a Reader on SQuAD-format data with the official metric.
+
+Every question is read against its own paragraph. Reported:
+- ``always_answer``: EM/F1 when the best span is always given (the SQuAD v1.1 protocol);
+- ``with_threshold``: EM/F1 when the reader abstains by its configured null threshold
+  (the v2.0 protocol, with HasAns/NoAns breakdown) — only when the data has unanswerable
+  questions — plus the best threshold found on this data (``best_f1``, ``best_f1_thresh``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from qabot.reader.model import Reader
+from qabot.training.squad import load_squad
+from qabot.training.squad_metrics import best_threshold, squad_scores
+
+
+def evaluate_reader(
+    reader: Reader,
+    data_file: str | Path,
+    *,
+    titles: Iterable[str] | None = None,
+    limit: int | None = None,
+    chunk: int = 64,
+    progress: bool = False,
+) -> dict:
+    from tqdm.auto import tqdm
+
+    examples = load_squad(data_file, titles)[:limit] if limit else load_squad(data_file, titles)
+    golds = {e.id: [a.text for a in e.answers] for e in examples}
+    always: dict[str, str] = {}
+    thresholded: dict[str, str] = {}
+    margins: dict[str, float] = {}
+    started = time.perf_counter()
+    n_windows = 0
+    bar = tqdm(total=len(examples), desc="Reading", unit="q", disable=not progress)
+    for i in range(0, len(examples), chunk):
+        part = examples[i : i + chunk]
+        per_q = [reader.windows(e.question, [e.context]) for e in part]
+        flat = [w for ws in per_q for w in ws]
+        starts, ends = reader.logits(flat)
+        at = 0
+        for e, ws in zip(part, per_q):
+            result = reader.decode(e.question, [e.context], ws, starts[at : at + len(ws)],
+                                   ends[at : at + len(ws)], top_k=1)
+            at += len(ws)
+            always[e.id] = result.answers[0].text if result.answers else ""
+            thresholded[e.id] = "" if result.abstained else always[e.id]
+            margins[e.id] = result.null_margin
+        n_windows += len(flat)
+        bar.update(len(part))
+    bar.close()
+    seconds = time.perf_counter() - started
+    out = {
+        "data": str(data_file),
+        "questions": len(examples),
+        "windows": n_windows,
+        "seconds": round(seconds, 1),
+        "ms_per_question": round(1000 * seconds / max(len(examples), 1), 1),
+        "always_answer": squad_scores(always, golds),
+    }
+    if any(not g for g in golds.values()):
+        best_f1, thresh_f1 = best_threshold(always, margins, golds, "f1")
+        best_em, thresh_em = best_threshold(always, margins, golds, "exact")
+        out["with_threshold"] = squad_scores(thresholded, golds)
+        out["null_threshold"] = reader.settings.null_threshold
+        out.update(best_f1=best_f1, best_f1_thresh=thresh_f1, best_exact=best_em,
+                   best_exact_thresh=thresh_em)
+    return out
