@@ -69,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     er.add_argument("--quantize", action="store_true", help="int8 dynamic quantization")
     er.add_argument("--json", action="store_true", help="print the metrics as JSON")
     er.add_argument("--no-progress", action="store_true")
+    export = sub.add_parser("export", help="export an artifact").add_subparsers(
+        dest="model", required=True, metavar="WHAT")
+    ex = export.add_parser("reader", help="package a trained reader for shipping (fp16)")
+    ex.add_argument("--model", required=True, type=Path, metavar="DIR",
+                    help="a trained reader folder (the model/ of 'qabot train reader')")
+    ex.add_argument("--out", required=True, type=Path, metavar="DIR")
+    ex.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    ex.add_argument("--null-threshold", type=float,
+                    help="abstain when no-answer score - best span score exceeds this")
     return parser
 
 
@@ -77,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train_reader(args)
+        if args.command == "export":
+            return cmd_export_reader(args)
         return cmd_eval_reader(args)
     except QabotError as exc:
         print(f"qabot: error: {exc}", file=sys.stderr)
@@ -136,6 +147,16 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
               f"F1 {t['f1']:.2f}  (HasAns F1 {t['HasAns_f1']:.2f}, NoAns {t['NoAns_f1']:.2f})")
         print(f"best threshold on this data: {metrics['best_f1_thresh']:+.2f} -> "
               f"F1 {metrics['best_f1']:.2f}")
+    return 0
+
+
+def cmd_export_reader(args: argparse.Namespace) -> int:
+    from qabot.training.export import export_reader
+
+    settings = {} if args.null_threshold is None else {"null_threshold": args.null_threshold}
+    out = export_reader(args.model, args.out, fp16=not args.fp32, **settings)
+    size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
+    print(f"exported {args.model} -> {out} ({size:.1f} MB)")
     return 0
 
 
