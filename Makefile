@@ -8,7 +8,7 @@ INDEX  ?= .qabot/index
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run index test test-fast lint bench clean
+.PHONY: install run index test test-fast lint bench bench-venv clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (qabot needs Python 3.11)"; exit 1; }
@@ -41,9 +41,18 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check qabot indexer tests benchmarks
 
-bench: $(STAMP)
+bench: $(STAMP) bench-venv
 	$(PY) benchmarks/bench_indexing.py
 	$(PY) benchmarks/bench_search.py
+	$(PY) benchmarks/bench_chunking.py
+	$(PY) benchmarks/bench_reader.py
+
+# The transformers question-answering pipeline (the reader benchmark's baseline) was removed
+# in transformers 5.3: a separate venv keeps 5.2.0 for that comparison only.
+bench-venv: .venv-hfpipe/bin/python
+.venv-hfpipe/bin/python:
+	$(PYTHON) -m venv .venv-hfpipe
+	.venv-hfpipe/bin/pip install --quiet --disable-pip-version-check torch==2.13.0 transformers==5.2.0
 
 clean:
-	rm -rf $(VENV) .qabot .pytest_cache
+	rm -rf $(VENV) .venv-hfpipe .qabot .pytest_cache

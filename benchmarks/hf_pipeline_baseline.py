@@ -1,0 +1,48 @@
+"""Baseline side of bench_reader.py: transformers' own question-answering pipeline.
+
+transformers removed ``pipeline("question-answering")`` in 5.3, so this script runs in a
+separate virtual environment with transformers 5.2.0 and the same torch (``make bench-venv``
+creates ``.venv-hfpipe``). It reads a JSON list of {"id", "question", "context"} and a model
+folder, answers each question with the pipeline (same weights, 256-token windows, stride 96,
+answers up to 30 tokens), and writes {"predictions": {id: text}, "seconds": [per question]}.
+
+    .venv-hfpipe/bin/python benchmarks/hf_pipeline_baseline.py MODEL_DIR IN.json OUT.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def main() -> int:
+    model_dir, in_path, out_path = sys.argv[1:4]
+    import torch
+    import transformers
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, pipeline
+
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    qa = pipeline("question-answering", model=model, tokenizer=tokenizer, device=-1)
+    items = json.loads(open(in_path).read())
+    qa(question=items[0]["question"], context=items[0]["context"])  # warm-up
+    predictions, seconds = {}, []
+    for item in items:
+        t = time.perf_counter()
+        out = qa(question=item["question"], context=item["context"], max_seq_len=256,
+                 doc_stride=96, max_answer_len=30, handle_impossible_answer=False)
+        seconds.append(time.perf_counter() - t)
+        predictions[item["id"]] = out["answer"] if isinstance(out, dict) else out[0]["answer"]
+    with open(out_path, "w") as fh:
+        json.dump({"predictions": predictions, "seconds": seconds,
+                   "transformers": transformers.__version__, "torch": torch.__version__}, fh)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
