@@ -20,7 +20,7 @@ import numpy as np
 
 from qabot.errors import ModelNotFoundError
 from qabot.reader.decode import best_spans, normalize_answer, null_score
-from qabot.reader.windows import Window, WindowSettings, make_windows
+from qabot.reader.windows import Window, WindowSettings, make_windows, pad_batch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -145,33 +145,20 @@ class Reader:
         import torch
 
         model, tokenizer = self._load()
-        starts: list[np.ndarray] = []
-        ends: list[np.ndarray] = []
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
         out_s: dict[int, np.ndarray] = {}
         out_e: dict[int, np.ndarray] = {}
         for b in range(0, len(order), self.settings.batch_size):
             idx = order[b : b + self.settings.batch_size]
-            width = max(len(windows[i].input_ids) for i in idx)
-            ids = torch.full((len(idx), width), tokenizer.pad_token_id, dtype=torch.long)
-            types = torch.zeros((len(idx), width), dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                n = len(windows[i].input_ids)
-                ids[row, :n] = torch.tensor(windows[i].input_ids)
-                types[row, :n] = torch.tensor(windows[i].token_type_ids)
-                mask[row, :n] = 1
+            batch = pad_batch([windows[i] for i in idx], tokenizer.pad_token_id)
             with torch.inference_mode():
-                out = model(input_ids=ids, token_type_ids=types, attention_mask=mask)
+                out = model(**batch)
             s_logits = out.start_logits.float().numpy()
             e_logits = out.end_logits.float().numpy()
             for row, i in enumerate(idx):
                 n = len(windows[i].input_ids)
                 out_s[i], out_e[i] = s_logits[row, :n], e_logits[row, :n]
-        for i in range(len(windows)):
-            starts.append(out_s[i])
-            ends.append(out_e[i])
-        return starts, ends
+        return [out_s[i] for i in range(len(windows))], [out_e[i] for i in range(len(windows))]
 
     def read(self, question: str, passages: Sequence[Any], top_k: int = 3) -> ReaderResult:
         """Ranked answers to ``question`` from ``passages`` (strings, or objects with ``.text``

@@ -100,3 +100,20 @@ def answer_token_span(window: Window, start_char: int, end_char: int) -> tuple[i
     if start > end:
         return None
     return start, end
+
+
+def pad_batch(items: Sequence, pad_id: int) -> dict:
+    """Right-padded ``input_ids``/``token_type_ids``/``attention_mask`` tensors for objects
+    with ``input_ids`` and ``token_type_ids`` (windows or training features)."""
+    import torch
+
+    width = max(len(item.input_ids) for item in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    types = torch.zeros((len(items), width), dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for row, item in enumerate(items):
+        n = len(item.input_ids)
+        ids[row, :n] = torch.tensor(item.input_ids)
+        types[row, :n] = torch.tensor(item.token_type_ids)
+        mask[row, :n] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}

@@ -15,7 +15,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qabot.reader.windows import Window, WindowSettings, answer_token_span, make_windows
+from qabot.reader.windows import (
+    Window,
+    WindowSettings,
+    answer_token_span,
+    make_windows,
+    pad_batch,
+)
 from qabot.training.squad import QAExample, training_examples
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -85,20 +91,10 @@ def _batches(features: list[Feature], batch_size: int, seed: int, epoch: int) ->
 def _collate(features: list[Feature], idx: list[int], pad_id: int):
     import torch
 
-    width = max(len(features[i].input_ids) for i in idx)
-    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-    types = torch.zeros((len(idx), width), dtype=torch.long)
-    mask = torch.zeros((len(idx), width), dtype=torch.long)
-    for row, i in enumerate(idx):
-        f = features[i]
-        n = len(f.input_ids)
-        ids[row, :n] = torch.tensor(f.input_ids)
-        types[row, :n] = torch.tensor(f.token_type_ids)
-        mask[row, :n] = 1
-    starts = torch.tensor([features[i].start for i in idx])
-    ends = torch.tensor([features[i].end for i in idx])
-    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask,
-            "start_positions": starts, "end_positions": ends}
+    batch = pad_batch([features[i] for i in idx], pad_id)
+    batch["start_positions"] = torch.tensor([features[i].start for i in idx])
+    batch["end_positions"] = torch.tensor([features[i].end for i in idx])
+    return batch
 
 
 def base_model_path(base: str | None) -> str:
