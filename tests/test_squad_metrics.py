@@ -54,3 +54,14 @@ def test_best_threshold_matches_the_official_sweep():
     assert best_threshold(preds, na, golds) == (75.0, 0.1)
     # a confident wrong ordering: answering nothing (2 of 4) is the best it can do
     assert best_threshold(preds, {"a": 1.0, "b": 0.0, "c": 0.0, "d": 0.0}, golds) == (50.0, 0.0)
+
+
+def test_non_squad_files_are_clear_errors(tmp_path):
+    from qabot.cli import main
+
+    bad = tmp_path / "notes.json"
+    bad.write_text("[1, 2]")
+    assert main(["eval", "reader", "--data", str(bad), "--no-progress"]) == 1
+    bad.write_text("not json")
+    assert main(["eval", "reader", "--data", str(bad), "--no-progress"]) == 1
+    assert main(["eval", "reader", "--data", str(tmp_path / "missing.json")]) == 1

@@ -50,8 +50,11 @@ def provenance_path(path: Path) -> Path:
 def load_squad(path: str | Path, titles: Iterable[str] | None = None) -> list[QAExample]:
     """Examples of a SQuAD v1.1/v2.0 JSON file, optionally only the given article titles."""
     path = Path(path)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if "data" not in data:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not SQuAD-format JSON ({exc})") from None
+    if not isinstance(data, dict) or "data" not in data:
         raise ValueError(f"{path} is not SQuAD-format JSON (no 'data' key)")
     prov_file = provenance_path(path)
     provenance = json.loads(prov_file.read_text()) if prov_file.is_file() else {}
