@@ -22,7 +22,7 @@ from pathlib import Path
 import _common  # noqa: F401  (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE first)
 from _common import DATA, REPO, require, write_result
 
-WEIGHTS = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
+WEIGHTS = [0.0, 4.0, 8.0, 16.0, 32.0, 48.0, 64.0, 96.0, 128.0]
 
 
 def main() -> int:
