@@ -84,10 +84,6 @@ def load_squad(path: str | Path, titles: Iterable[str] | None = None) -> list[QA
     return examples
 
 
-def titles_of(path: str | Path) -> list[str]:
-    return [a.get("title", "") for a in json.loads(Path(path).read_text())["data"]]
-
-
 def read_title_list(spec: str) -> list[str]:
     """'splits.json:train_titles' -> that list; 'a.txt' -> one title per line."""
     file, _, key = spec.partition(":")
