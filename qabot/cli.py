@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     er.add_argument("--model", type=Path, metavar="DIR",
                     help="reader folder (default: the shipped reader)")
     er.add_argument("--limit", type=int, help="only the first N questions")
-    er.add_argument("--quantize", action="store_true", help="int8 dynamic quantization")
+    er.add_argument("--precision", choices=("fp32", "int8", "bf16"),
+                    help="inference precision (default: the model's reader_config.json)")
     er.add_argument("--json", action="store_true", help="print the metrics as JSON")
     er.add_argument("--no-progress", action="store_true")
     export = sub.add_parser("export", help="export an artifact").add_subparsers(
@@ -78,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--fp32", action="store_true", help="keep fp32 weights")
     ex.add_argument("--null-threshold", type=float,
                     help="abstain when no-answer score - best span score exceeds this")
+    ex.add_argument("--precision", choices=("fp32", "int8", "bf16"),
+                    help="the inference precision the reader uses by default")
     return parser
 
 
@@ -132,14 +135,15 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
 
     if not Path(args.data).is_file():
         raise QabotError(f"data file not found: {args.data}")
-    reader = Reader(args.model, quantize=args.quantize)
+    reader = Reader(args.model, precision=args.precision)
     metrics = evaluate_reader(reader, args.data, titles=_titles(args.titles), limit=args.limit,
                               progress=not args.no_progress and sys.stderr.isatty())
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
     a = metrics["always_answer"]
-    print(f"{metrics['questions']} questions, {metrics['ms_per_question']} ms each")
+    print(f"{metrics['questions']} questions, {metrics['ms_per_question']} ms each "
+          f"({reader.settings.precision})")
     print(f"always answering:   EM {a['exact']:.2f}  F1 {a['f1']:.2f}")
     if "with_threshold" in metrics:
         t = metrics["with_threshold"]
@@ -153,7 +157,9 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
 def cmd_export_reader(args: argparse.Namespace) -> int:
     from qabot.training.export import export_reader
 
-    settings = {} if args.null_threshold is None else {"null_threshold": args.null_threshold}
+    settings = {key: value for key, value in (("null_threshold", args.null_threshold),
+                                              ("precision", args.precision))
+                if value is not None}
     out = export_reader(args.model, args.out, fp16=not args.fp32, **settings)
     size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     print(f"exported {args.model} -> {out} ({size:.1f} MB)")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from qabot.errors import ModelNotFoundError
+from qabot.errors import InvalidSettingError, ModelNotFoundError
 from qabot.reader.model import Reader, ReaderSettings
 from qabot.reader.windows import Window
 
@@ -92,3 +92,12 @@ def test_empty_input_abstains_without_loading_a_model(tmp_path):
     assert reader.read("question?", []).abstained
     with pytest.raises(ModelNotFoundError, match="no reader model at"):
         reader.read("question?", ["text"])
+
+
+def test_precision_comes_from_the_model_config_and_can_be_overridden(tmp_path):
+    (tmp_path / "reader_config.json").write_text('{"precision": "int8", "stride": 64}')
+    assert Reader(tmp_path).settings.precision == "int8"
+    assert Reader(tmp_path, precision="fp32").settings.precision == "fp32"
+    assert Reader(tmp_path, precision="fp32").settings.stride == 64
+    with pytest.raises(InvalidSettingError, match="unknown reader precision 'fp8'"):
+        Reader(tmp_path, precision="fp8")

@@ -9,6 +9,7 @@ import pytest
 from qabot.reader.windows import (
     WindowSettings,
     answer_token_span,
+    length_batches,
     make_windows,
     truncate_question,
 )
@@ -81,3 +82,21 @@ def test_overlong_question_is_truncated(tokenizer):
 def test_invalid_settings():
     with pytest.raises(ValueError, match="stride"):
         WindowSettings(max_length=128, stride=64)
+
+
+def test_length_batches_cover_every_window_once_and_bound_padding():
+    rng = random.Random(3)
+    lengths = [rng.randint(20, 256) for _ in range(200)] + [256] * 40
+    batches = length_batches(lengths, batch_size=16, max_padding=0.1)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= 16
+        real = sum(lengths[i] for i in b)
+        assert max(lengths[i] for i in b) * len(b) <= 1.1 * real + 1e-9
+    assert any(len(b) == 16 for b in batches)  # the 40 equal windows share full batches
+
+
+def test_length_batches_split_very_unequal_windows():
+    assert length_batches([250, 30, 240], batch_size=16) == [[1], [2, 0]]
+    assert length_batches([100, 100, 100], batch_size=2) == [[0, 1], [2]]
+    assert length_batches([], batch_size=4) == []

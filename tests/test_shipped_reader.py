@@ -29,11 +29,11 @@ def section(source: str, phrase: str) -> str:
     return next(d.text for d in load_file(KB / source, source).documents if phrase in d.text)
 
 
-@pytest.fixture(scope="module")
-def reader():
+@pytest.fixture(scope="module", params=["default", "fp32", "int8"])
+def reader(request):
     from qabot.reader.model import Reader
 
-    reader = Reader()
+    reader = Reader(precision=None if request.param == "default" else request.param)
     reader.warm_up()
     return reader
 

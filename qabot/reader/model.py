@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qabot.errors import ModelNotFoundError
+from qabot.errors import InvalidSettingError, ModelNotFoundError
 from qabot.reader.decode import best_spans, normalize_answer, null_score
-from qabot.reader.windows import Window, WindowSettings, make_windows, pad_batch
+from qabot.reader.windows import (
+    Window,
+    WindowSettings,
+    length_batches,
+    make_windows,
+    pad_batch,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -37,6 +44,10 @@ class ReaderSettings:
     batch_size: int = 16
     null_threshold: float = 0.0  # abstain when no_answer_score - best span score > this
     retriever_weight: float = 0.0  # fused = span score + weight * retriever score
+    precision: str = "fp32"  # "fp32", "int8" (dynamic, per-channel weights) or "bf16"
+
+
+PRECISIONS = ("fp32", "int8", "bf16")
 
 
 @dataclass(frozen=True)
@@ -83,12 +94,21 @@ class Reader:
         model_dir: str | Path | None = None,
         settings: ReaderSettings | None = None,
         *,
-        quantize: bool = False,
+        precision: str | None = None,
         threads: int | None = None,
     ):
+        """``precision`` overrides the settings' (from ``reader_config.json``): "fp32", "int8"
+        (torch dynamic quantization of every Linear layer, per-channel weight scales: the fast
+        CPU path) or "bf16"."""
         self.model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
         self.settings = settings or self._settings_from_config()
-        self.quantize = quantize
+        if precision is not None:
+            self.settings = replace(self.settings, precision=precision)
+        if self.settings.precision not in PRECISIONS:
+            raise InvalidSettingError(
+                f"unknown reader precision {self.settings.precision!r}; "
+                f"choose one of {', '.join(PRECISIONS)}"
+            )
         self.threads = threads
         self._model = None
         self._tokenizer = None
@@ -124,10 +144,7 @@ class Reader:
             str(self.model_dir), dtype=torch.float32
         )
         model.eval()
-        if self.quantize:
-            model = torch.ao.quantization.quantize_dynamic(
-                model, {torch.nn.Linear}, dtype=torch.qint8
-            )
+        model = _with_precision(model, self.settings.precision)
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         self._model = model
         return self._model, self._tokenizer
@@ -145,12 +162,13 @@ class Reader:
         import torch
 
         model, tokenizer = self._load()
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
         out_s: dict[int, np.ndarray] = {}
         out_e: dict[int, np.ndarray] = {}
-        for b in range(0, len(order), self.settings.batch_size):
-            idx = order[b : b + self.settings.batch_size]
+        lengths = [len(w.input_ids) for w in windows]
+        for idx in length_batches(lengths, self.settings.batch_size):
             batch = pad_batch([windows[i] for i in idx], tokenizer.pad_token_id)
+            if bool(batch["attention_mask"].all()):
+                del batch["attention_mask"]  # no padding: lets attention skip the mask
             with torch.inference_mode():
                 out = model(**batch)
             s_logits = out.start_logits.float().numpy()
@@ -220,7 +238,23 @@ class Reader:
         return ReaderResult(question, ranked, null, abstained)
 
 
-def _with_also(answer: ReaderAnswer, others: set[int]) -> ReaderAnswer:
-    from dataclasses import replace
+def _with_precision(model, precision: str):
+    import torch
 
+    if precision == "bf16":
+        return model.to(torch.bfloat16)
+    if precision == "int8":
+        # Per-channel weight scales keep F1 within 0.1 of fp32 on SQuAD; per-tensor scales
+        # (torch's default dynamic qconfig) lost 4.8 F1 (BENCHMARKS.md, section 4).
+        from torch.ao import quantization as tq
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's deprecation notice in favour of torchao
+            return tq.quantize_dynamic(
+                model, {torch.nn.Linear: tq.per_channel_dynamic_qconfig}, dtype=torch.qint8
+            )
+    return model
+
+
+def _with_also(answer: ReaderAnswer, others: set[int]) -> ReaderAnswer:
     return replace(answer, also_in=tuple(sorted(others)))

@@ -117,3 +117,28 @@ def pad_batch(items: Sequence, pad_id: int) -> dict:
         types[row, :n] = torch.tensor(item.token_type_ids)
         mask[row, :n] = 1
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, max_padding: float = 0.1
+                   ) -> list[list[int]]:
+    """Indices grouped into batches of similar lengths, shortest first.
+
+    A batch holds at most ``batch_size`` items and is closed before padding would exceed
+    ``max_padding`` of its real tokens: on a CPU, padded positions cost as much as real ones,
+    so one batch of very unequal windows is slower than several small ones.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for i in order:
+        n = lengths[i]  # the longest so far: the batch would be padded to n
+        if current and (len(current) >= batch_size
+                        or n * (len(current) + 1) > (1 + max_padding) * (real + n)):
+            batches.append(current)
+            current, real = [], 0
+        current.append(i)
+        real += n
+    if current:
+        batches.append(current)
+    return batches
