@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from qabot import __version__
@@ -54,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
     tr.add_argument("--max-steps", type=int, help="stop after this many steps")
     tr.add_argument("--limit", type=int, help="use only the first N questions")
+    tr.add_argument("--negatives-per-question", type=int, metavar="N",
+                    help="keep at most N windows without the answer per question (long "
+                    "documents; default: keep all)")
     tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint")
     tr.add_argument("--no-progress", action="store_true")
 
@@ -68,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     er.add_argument("--limit", type=int, help="only the first N questions")
     er.add_argument("--precision", choices=("fp32", "int8", "bf16"),
                     help="inference precision (default: the model's reader_config.json)")
+    er.add_argument("--max-answer-tokens", type=int, metavar="N",
+                    help="longest answer in tokens (default: the model's, 30)")
     er.add_argument("--json", action="store_true", help="print the metrics as JSON")
     er.add_argument("--no-progress", action="store_true")
     export = sub.add_parser("export", help="export an artifact").add_subparsers(
@@ -120,6 +126,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         base_model=args.base_model, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, max_length=args.max_length, stride=args.stride, seed=args.seed,
         checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, limit=args.limit,
+        negatives_per_question=args.negatives_per_question,
     )
     summary = train_reader(cfg, resume=args.resume,
                            progress=not args.no_progress and sys.stderr.isatty())
@@ -136,6 +143,8 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
     if not Path(args.data).is_file():
         raise QabotError(f"data file not found: {args.data}")
     reader = Reader(args.model, precision=args.precision)
+    if args.max_answer_tokens:
+        reader.settings = replace(reader.settings, max_answer_tokens=args.max_answer_tokens)
     metrics = evaluate_reader(reader, args.data, titles=_titles(args.titles), limit=args.limit,
                               progress=not args.no_progress and sys.stderr.isatty())
     if args.json:

@@ -55,6 +55,38 @@ def test_labels_point_at_the_answer_or_cls():
     last = windows[-1]
     assert tokenizer.decode(last.input_ids[last.start : last.end + 1]) == "4711"
 
+    # long documents: every answer window stays, answerless ones are capped (seeded)
+    capped = featurize([long_ex], tokenizer, settings, negatives_per_question=2, seed=1)
+    assert len(capped) == 3 and capped[-1] == last
+    assert all(f in windows for f in capped)
+    assert capped == featurize([long_ex], tokenizer, settings, negatives_per_question=2, seed=1)
+    assert featurize([long_ex], tokenizer, settings, negatives_per_question=99) == windows
+
+
+def test_answers_are_trimmed_and_re_anchored_and_untitled_articles_named(tmp_path):
+    context = "Masks reduce spread. The incubation period is 5 days on average."
+    qas = [
+        # COVID-QA style: a leading space in the text, answer_start at the first letter
+        {"id": 1, "question": "q1", "answers": [{"text": " 5 days", "answer_start": 46}]},
+        # answer_start 3 characters off: moved to the exact occurrence
+        {"id": 2, "question": "q2", "answers": [{"text": "incubation", "answer_start": 22}]},
+        # stated far from the only occurrence: kept for scoring, not trusted for training
+        {"id": 3, "question": "q3", "answers": [{"text": "Masks", "answer_start": 60}]},
+    ]
+    data = {"data": [{"paragraphs": [{"document_id": 4711, "context": context, "qas": qas}]},
+                     {"paragraphs": [{"context": "x", "qas": []}]}]}
+    path = tmp_path / "covid.json"
+    path.write_text(json.dumps(data))
+    ex = {e.id: e for e in load_squad(path)}
+    assert {e.title for e in ex.values()} == {"4711"}
+    for qid, text in (("1", "5 days"), ("2", "incubation"), ("3", "Masks")):
+        a = ex[qid].answers[0]
+        assert a.text == text and context[a.start : a.end] == text
+    assert ex["1"].certain == (True,) and ex["2"].certain == (True,)
+    assert ex["3"].certain == (False,)
+    assert [e.id for e in load_squad(path, ["4711"])] == ["1", "2", "3"]
+    assert training_examples([path], None).dropped_guessed == 1
+
 
 @pytest.mark.slow
 @pytest.mark.model

@@ -46,6 +46,9 @@ class ReaderTrainConfig:
     max_steps: int | None = None  # stop early (tests, smoke runs)
     limit: int | None = None  # use only the first N examples
     attention_dropout: float = 0.0  # 0 lets torch use its fused attention: ~1.5x faster here
+    # Long documents (COVID-QA papers: ~40 windows each) give mostly answerless windows; keep at
+    # most this many of them per question, drawn with the seed (None: keep every window).
+    negatives_per_question: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -57,13 +60,31 @@ class Feature:
     end: int
 
 
-def featurize(examples: list[QAExample], tokenizer, settings: WindowSettings) -> list[Feature]:
-    """Windows with start/end labels; windows without the answer point at [CLS]."""
+def featurize(
+    examples: list[QAExample],
+    tokenizer,
+    settings: WindowSettings,
+    *,
+    negatives_per_question: int | None = None,
+    seed: int = 13,
+) -> list[Feature]:
+    """Windows with start/end labels; windows without the answer point at [CLS].
+
+    With ``negatives_per_question``, each question keeps every window holding its answer and
+    at most that many windows without it, drawn at random (seeded).
+    """
+    rng = random.Random(seed)
     features = []
     for ex in examples:
+        windows = []
         for w in make_windows(tokenizer, ex.question, [ex.context], settings):
             span = _label(w, ex)
-            features.append(Feature(w.input_ids, w.token_type_ids, *(span or (0, 0))))
+            windows.append(Feature(w.input_ids, w.token_type_ids, *(span or (0, 0))))
+        negatives = [i for i, f in enumerate(windows) if f.start == 0 and f.end == 0]
+        if negatives_per_question is not None and len(negatives) > negatives_per_question:
+            dropped = set(negatives) - set(rng.sample(negatives, negatives_per_question))
+            windows = [f for i, f in enumerate(windows) if i not in dropped]
+        features += windows  # in window order
     return features
 
 
@@ -135,7 +156,8 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     base = base_model_path(cfg.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     settings = WindowSettings(max_length=cfg.max_length, stride=cfg.stride)
-    features = featurize(examples, tokenizer, settings)
+    features = featurize(examples, tokenizer, settings,
+                         negatives_per_question=cfg.negatives_per_question, seed=cfg.seed)
     steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
     total_steps = math.ceil(steps_per_epoch * cfg.epochs)
     if cfg.max_steps:
@@ -143,8 +165,8 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
 
     # 4. model (resumed from the checkpoint, or the encoder with a fresh span head)
     source = str(ckpt) if resume and ckpt.is_dir() else base
-    model = AutoModelForQuestionAnswering.from_pretrained(
-        source, attention_probs_dropout_prob=cfg.attention_dropout
+    model = AutoModelForQuestionAnswering.from_pretrained(  # fp32 even from an fp16 artifact
+        source, attention_probs_dropout_prob=cfg.attention_dropout, dtype=torch.float32
     )
     model.train()
 

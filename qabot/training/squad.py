@@ -6,7 +6,12 @@ Training data policy (see ``training_examples``):
   first to get its unanswerable questions;
 - when a ``<file>.answer_start_provenance.json`` sits next to a data file, answers whose
   ``answer_start`` was guessed (``heuristic_*``) are not used as training targets; a question
-  left with no certain answer is dropped.
+  left with no certain answer is dropped;
+- answers are checked against their context: surrounding whitespace is trimmed, and an
+  ``answer_start`` a few characters off (as in COVID-QA) moves to the nearest exact
+  occurrence; an answer found only further away is kept for scoring but not trained on.
+- an article without a ``title`` is named by its first paragraph's ``document_id``
+  (COVID-QA), else ``article-N``, so ``--titles`` can split any file by document.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CERTAIN = {"official", "unique"}
+NEAR = 32  # characters: how far a stated answer_start may be off and still count as known
 
 
 @dataclass(frozen=True)
@@ -60,28 +66,57 @@ def load_squad(path: str | Path, titles: Iterable[str] | None = None) -> list[QA
     provenance = json.loads(prov_file.read_text()) if prov_file.is_file() else {}
     wanted = set(titles) if titles is not None else None
     examples = []
-    for article in data["data"]:
-        title = article.get("title", "")
+    for number, article in enumerate(data["data"]):
+        title = article_title(article, number)
         if wanted is not None and title not in wanted:
             continue
         for paragraph in article["paragraphs"]:
             context = paragraph["context"]
             for qa in paragraph["qas"]:
-                answers = () if qa.get("is_impossible") else tuple(
-                    GoldAnswer(a["text"], int(a["answer_start"])) for a in qa["answers"]
-                )
-                marks = provenance.get(qa["id"], ["official"] * len(answers))
+                raw = [] if qa.get("is_impossible") else qa["answers"]
+                anchored = [anchor(context, a["text"], int(a["answer_start"])) for a in raw]
+                marks = provenance.get(qa["id"], ["official"] * len(raw))
                 examples.append(
                     QAExample(
-                        id=qa["id"],
+                        id=str(qa["id"]),
                         title=title,
                         question=qa["question"],
                         context=context,
-                        answers=answers,
-                        certain=tuple(m in CERTAIN for m in marks[: len(answers)]),
+                        answers=tuple(a for a, _ in anchored),
+                        certain=tuple(m in CERTAIN and near
+                                      for m, (_, near) in zip(marks, anchored)),
                     )
                 )
     return examples
+
+
+def article_title(article: dict, number: int) -> str:
+    if article.get("title"):
+        return str(article["title"])
+    paragraphs = article.get("paragraphs") or [{}]
+    doc = paragraphs[0].get("document_id")
+    return str(doc) if doc is not None else f"article-{number}"
+
+
+def anchor(context: str, text: str, start: int) -> tuple[GoldAnswer, bool]:
+    """The answer trimmed and placed at its exact occurrence nearest ``start``; the flag says
+    whether that occurrence is within ``NEAR`` characters of the stated offset."""
+    trimmed = text.strip()
+    if not trimmed:
+        return GoldAnswer(text, start), False
+    lead = len(text) - len(text.lstrip())
+    for guess in (start + lead, start):
+        if context.startswith(trimmed, guess):
+            return GoldAnswer(trimmed, guess), True
+    hits = []
+    at = context.find(trimmed)
+    while at != -1:
+        hits.append(at)
+        at = context.find(trimmed, at + 1)
+    if not hits:
+        return GoldAnswer(trimmed, start), False
+    best = min(hits, key=lambda h: abs(h - start))
+    return GoldAnswer(trimmed, best), abs(best - start) <= NEAR
 
 
 def read_title_list(spec: str) -> list[str]:
