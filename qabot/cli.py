@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     er.add_argument("--model", type=Path, metavar="DIR",
                     help="reader folder (default: the shipped reader)")
     er.add_argument("--limit", type=int, help="only the first N questions")
-    er.add_argument("--precision", choices=("fp32", "int8", "bf16"),
+    er.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"),
                     help="inference precision (default: the model's reader_config.json)")
     er.add_argument("--max-answer-tokens", type=int, metavar="N",
                     help="longest answer in tokens (default: the model's, 30)")
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--fp32", action="store_true", help="keep fp32 weights")
     ex.add_argument("--null-threshold", type=float,
                     help="abstain when no-answer score - best span score exceeds this")
-    ex.add_argument("--precision", choices=("fp32", "int8", "bf16"),
+    ex.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"),
                     help="the inference precision the reader uses by default")
     return parser
 
@@ -152,7 +152,7 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
         return 0
     a = metrics["always_answer"]
     print(f"{metrics['questions']} questions, {metrics['ms_per_question']} ms each "
-          f"({reader.settings.precision})")
+          f"({reader.precision})")
     print(f"always answering:   EM {a['exact']:.2f}  F1 {a['f1']:.2f}")
     if "with_threshold" in metrics:
         t = metrics["with_threshold"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qabot.errors import InvalidSettingError, ModelNotFoundError
-from qabot.reader.model import Reader, ReaderSettings
+from qabot.reader.model import Reader, ReaderSettings, resolve_precision
 from qabot.reader.windows import Window
 
 P0 = "Quillnote is based in Berlin."
@@ -99,5 +99,7 @@ def test_precision_comes_from_the_model_config_and_can_be_overridden(tmp_path):
     assert Reader(tmp_path).settings.precision == "int8"
     assert Reader(tmp_path, precision="fp32").settings.precision == "fp32"
     assert Reader(tmp_path, precision="fp32").settings.stride == 64
+    assert resolve_precision("auto") in ("fp32", "bf16")
+    assert resolve_precision("int8") == "int8"
     with pytest.raises(InvalidSettingError, match="unknown reader precision 'fp8'"):
         Reader(tmp_path, precision="fp8")

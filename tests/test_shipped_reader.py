@@ -29,12 +29,14 @@ def section(source: str, phrase: str) -> str:
     return next(d.text for d in load_file(KB / source, source).documents if phrase in d.text)
 
 
-@pytest.fixture(scope="module", params=["default", "fp32", "int8"])
+@pytest.fixture(scope="module", params=["default", "fp32", "bf16", "int8"])
 def reader(request):
     from qabot.reader.model import Reader
 
-    reader = Reader(precision=None if request.param == "default" else request.param)
+    reader = Reader(precision=None if request.param == "default" else (request.param,))
     reader.warm_up()
+    expected = ("fp32", "bf16") if request.param == "default" else (request.param,)
+    assert reader.precision in expected
     return reader
 
 

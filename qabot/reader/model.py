@@ -44,10 +44,12 @@ class ReaderSettings:
     batch_size: int = 16
     null_threshold: float = 0.0  # abstain when no_answer_score - best span score > this
     retriever_weight: float = 0.0  # fused = span score + weight * retriever score
-    precision: str = "fp32"  # "fp32", "int8" (dynamic, per-channel weights) or "bf16"
+    # "fp32", "bf16", "int8" (dynamic quantization, per-channel weights), or "auto": bf16
+    # where torch's oneDNN backend supports it on this CPU (AVX-512 and newer), else fp32
+    precision: str = "fp32"
 
 
-PRECISIONS = ("fp32", "int8", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,9 @@ class Reader:
         precision: str | None = None,
         threads: int | None = None,
     ):
-        """``precision`` overrides the settings' (from ``reader_config.json``): "fp32", "int8"
-        (torch dynamic quantization of every Linear layer, per-channel weight scales: the fast
-        CPU path) or "bf16"."""
+        """``precision`` overrides the settings' (from ``reader_config.json``): "fp32", "bf16",
+        "int8" (torch dynamic quantization of every Linear layer, per-channel weight scales) or
+        "auto" (bf16 where oneDNN supports it on this CPU, else fp32)."""
         self.model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
         self.settings = settings or self._settings_from_config()
         if precision is not None:
@@ -110,6 +112,7 @@ class Reader:
                 f"choose one of {', '.join(PRECISIONS)}"
             )
         self.threads = threads
+        self.precision: str | None = None  # the precision in use, once the model is loaded
         self._model = None
         self._tokenizer = None
 
@@ -144,7 +147,8 @@ class Reader:
             str(self.model_dir), dtype=torch.float32
         )
         model.eval()
-        model = _with_precision(model, self.settings.precision)
+        self.precision = resolve_precision(self.settings.precision)
+        model = _with_precision(model, self.precision)
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         self._model = model
         return self._model, self._tokenizer
@@ -236,6 +240,19 @@ class Reader:
         ranked = sorted(merged.values(), key=lambda a: -a.fused_score)[:top_k]
         abstained = not ranked or null - ranked[0].score > s.null_threshold
         return ReaderResult(question, ranked, null, abstained)
+
+
+def resolve_precision(precision: str) -> str:
+    """"auto" -> "bf16" where torch's oneDNN backend supports bf16 on this CPU, else "fp32"."""
+    if precision != "auto":
+        return precision
+    try:
+        import torch
+
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        native = False
+    return "bf16" if native else "fp32"
 
 
 def _with_precision(model, precision: str):

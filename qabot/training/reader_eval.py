@@ -56,6 +56,7 @@ def evaluate_reader(
     seconds = time.perf_counter() - started
     out = {
         "data": str(data_file),
+        "precision": reader.precision,
         "questions": len(examples),
         "windows": n_windows,
         "seconds": round(seconds, 1),

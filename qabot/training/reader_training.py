@@ -229,8 +229,12 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     # 7. save the trained reader
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
-    (out / "model" / "reader_config.json").write_text(json.dumps(
-        {"max_length": cfg.max_length, "stride": cfg.stride, "trained_steps": step}, indent=2))
+    # a second fine-tuning step keeps the base reader's inference settings (threshold, ...)
+    base_config = Path(base) / "reader_config.json"
+    reader_config = json.loads(base_config.read_text()) if base_config.is_file() else {}
+    reader_config.pop("weights_dtype", None)
+    reader_config.update(max_length=cfg.max_length, stride=cfg.stride, trained_steps=step)
+    (out / "model" / "reader_config.json").write_text(json.dumps(reader_config, indent=2))
     summary.update(steps=step, seconds=round(time.perf_counter() - started, 1),
                    final_loss=sum(losses[-50:]) / max(len(losses[-50:]), 1) if losses else None,
                    first_loss=losses[0] if losses else None,
