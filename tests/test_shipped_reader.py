@@ -33,7 +33,7 @@ def section(source: str, phrase: str) -> str:
 def reader(request):
     from qabot.reader.model import Reader
 
-    reader = Reader(precision=None if request.param == "default" else (request.param,))
+    reader = Reader(precision=None if request.param == "default" else request.param)
     reader.warm_up()
     expected = ("fp32", "bf16") if request.param == "default" else (request.param,)
     assert reader.precision in expected
