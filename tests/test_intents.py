@@ -227,3 +227,13 @@ def test_cli_trains_and_evaluates_intents(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("qabot: error:") and "unknown action 'dance'" in err
     assert (out / "intent_model.json").is_file()  # the failed run left the old model alone
+
+
+def test_emoji_are_spelled_out_for_the_encoder():
+    from qabot.intents.text import prepare
+
+    assert prepare("👍") == "thumbs up sign"
+    assert prepare("👎") != prepare("👍")
+    assert prepare("thanks 🙏🏽!") == "thanks person with folded hands !"
+    assert prepare("  refund   for €5 ") == "refund for €5"
+    assert prepare("Grüße") == "Grüße"

@@ -24,6 +24,7 @@ import numpy as np
 from qabot.errors import ModelNotFoundError
 from qabot.intents.intentset import IntentSet, load_intent_set
 from qabot.intents.routing import IntentPrediction, route, softmax
+from qabot.intents.text import prepare
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -113,6 +114,7 @@ class IntentClassifier:
         self._load()
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        texts = [prepare(t) for t in texts]
         if self.mode == "features":
             return self.vector_probabilities(self._embedder.embed(list(texts)))
         import torch
@@ -127,7 +129,8 @@ class IntentClassifier:
         return np.concatenate(rows)
 
     def vector_probabilities(self, vectors: np.ndarray) -> np.ndarray:
-        """Probabilities from precomputed message embeddings (features mode only)."""
+        """Probabilities from precomputed embeddings of ``prepare(message)`` (features mode
+        only)."""
         if self.mode != "features":
             raise ValueError("a fine-tuned intent model reads text, not embeddings")
         self._load()
@@ -137,7 +140,8 @@ class IntentClassifier:
         return self._routed(self.probabilities([text])[0])
 
     def predict_vector(self, vector: np.ndarray) -> IntentPrediction:
-        """Route a message by its retrieval embedding (embedded once, reused)."""
+        """Route a message by its embedding: embed ``prepare(text)`` once and reuse the vector
+        for retrieval."""
         return self._routed(self.vector_probabilities(np.asarray(vector)[None, :])[0])
 
     def predict_many(self, texts: Sequence[str]) -> list[IntentPrediction]:

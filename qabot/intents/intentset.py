@@ -10,10 +10,11 @@ An intent set is data, not code. YAML (the shipped ``data/default_intents.yaml``
         responses: ["Hi! Ask me anything about the product."]
         examples: ["hi", "hello there", ...]
 
-or CSV with a header ``text,intent[,action]`` (one example per row; the label column may also be
-called ``label`` or ``category``, as in BANKING77; an intent's action is taken from its first
-row that names one, else ``answer``, or ``fallback`` for ``out_of_scope``). Loading validates
-everything and raises ``IntentSetError`` with the file, the intent and what was wrong.
+or CSV with a header ``text,intent[,action]``, or JSON lines with those keys (one example per
+row; the label may also be called ``label`` or ``category``, as in BANKING77; an intent's action
+is taken from its first row that names one, else ``answer``, or ``fallback`` for
+``out_of_scope``). Loading validates everything and raises ``IntentSetError`` with the file,
+the intent and what was wrong.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ACTIONS = {
     "fallback": "say politely that this is out of scope",
 }
 OUT_OF_SCOPE = "out_of_scope"  # the label predictions fall back to below the threshold
+LABEL_KEYS = ("intent", "label", "category")  # accepted names of the label column
 
 
 class IntentSetError(QabotError, ValueError):
@@ -85,8 +87,11 @@ def load_intent_set(path: str | Path = DEFAULT_INTENTS) -> IntentSet:
         raw = _read_yaml(path)
     elif suffix in (".csv", ".tsv"):
         raw = _read_csv(path, "\t" if suffix == ".tsv" else ",")
+    elif suffix == ".jsonl":
+        raw = _read_jsonl(path)
     else:
-        raise IntentSetError(f"{path}: unsupported intent file type {suffix!r} (use .yaml or .csv)")
+        raise IntentSetError(
+            f"{path}: unsupported intent file type {suffix!r} (use .yaml, .csv or .jsonl)")
     return validate(raw, str(path))
 
 
@@ -109,9 +114,31 @@ def _read_csv(path: Path, delimiter: str) -> list[dict]:
     except (csv.Error, UnicodeDecodeError) as exc:
         raise IntentSetError(f"{path}: not valid CSV ({exc})") from None
     header = set(rows[0]) if rows else set()
-    label = next((c for c in ("intent", "label", "category") if c in header), None)
-    if "text" not in header or label is None:
+    if "text" not in header or not header & set(LABEL_KEYS):
         raise IntentSetError(f"{path}: expected a header with 'text' and 'intent' columns")
+    return _group(rows)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    import json
+
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise IntentSetError(f"{path}:{number}: not valid JSON ({exc})") from None
+        if not isinstance(row, dict) or "text" not in row or not row.keys() & set(LABEL_KEYS):
+            raise IntentSetError(f"{path}:{number}: expected an object with 'text' and 'intent'")
+        rows.append(row)
+    return _group(rows)
+
+
+def _group(rows: list[dict]) -> list[dict]:
+    """One entry per intent from rows with text, a label column and optionally an action."""
+    label = next(k for k in LABEL_KEYS if k in rows[0])
     intents: dict[str, dict] = {}
     for row in rows:
         name = (row.get(label) or "").strip()

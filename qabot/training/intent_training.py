@@ -23,6 +23,7 @@ import numpy as np
 
 from qabot.intents.classifier import MODEL_FILE, head_probabilities
 from qabot.intents.intentset import IntentSet, IntentSetError
+from qabot.intents.text import prepare
 from qabot.training.intent_data import Labelled, load_labelled, per_class, stratified_split
 from qabot.training.intent_metrics import choose_threshold
 
@@ -75,6 +76,7 @@ def train_intents(cfg: IntentTrainConfig, *, progress: bool = True, embedder=Non
         train, val = stratified_split(train, cfg.val_fraction, cfg.seed)
     if cfg.per_class:
         train = per_class(train, cfg.per_class, cfg.seed)
+    train, val = _prepared(train), _prepared(val)
     labels = train.classes
     unknown = sorted(set(val.labels) - set(labels))
     if unknown:
@@ -109,6 +111,10 @@ def train_intents(cfg: IntentTrainConfig, *, progress: bool = True, embedder=Non
         shutil.rmtree(out)
     tmp.rename(out)
     return meta
+
+
+def _prepared(data: Labelled) -> Labelled:
+    return Labelled([prepare(t) for t in data.texts], data.labels)
 
 
 def write_intent_set(intent_set: IntentSet, path: Path, source: str) -> None:

@@ -1,0 +1,118 @@
+"""Intent classification on real benchmarks: BANKING77 and CLINC150, both transfer modes.
+
+Runs (each: training time on this machine, test metrics, ms per single message):
+- BANKING77 (``../shared/data/banking77``; 10,003 train / 3,080 test, 77 intents): frozen
+  features + logistic regression, + calibrated linear SVM, and fine-tuning; on the full train
+  set and on 10 examples per intent. Validation (C choice, early stopping): 10% of every
+  intent held out of the train file, the same for every run; few-shot runs draw their 10 per
+  intent from the rest.
+- CLINC150 (``../shared/data/clinc150/data_full.json``; 15,000 train / 3,000 val / 4,500 test
+  in scope, 100/100/1,000 out of scope): in-scope accuracy and out-of-scope recall with the
+  threshold tuned on the val split (``balanced``: mean of in-scope accuracy and oos recall),
+  without and with the 100 ``oos_train`` messages as an explicit out_of_scope class.
+
+Run: ``.venv/bin/python benchmarks/bench_intents.py [--only banking77|clinc150] [--skip-finetune]``
+(about 60 minutes on 2 cores with fine-tuning). Result: ``benchmarks/results/bench_intents.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import _common  # noqa: F401  (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE first)
+from _common import DATA, REPO, require, write_result
+
+BANKING = DATA / "banking77"
+CLINC = DATA / "clinc150" / "data_full.json"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", choices=("banking77", "clinc150"))
+    p.add_argument("--skip-finetune", action="store_true")
+    p.add_argument("--epochs", type=int, default=8, help="fine-tuning: most epochs")
+    p.add_argument("--out", type=Path, default=REPO / ".qabot" / "bench-intents")
+    return p.parse_args()
+
+
+def run(name: str, cfg_kwargs: dict, test, out_root: Path, embedder) -> dict:
+    from qabot.intents.classifier import IntentClassifier
+    from qabot.training.intent_eval import evaluate_intents
+    from qabot.training.intent_training import IntentTrainConfig, train_intents
+
+    out = out_root / name
+    started = time.perf_counter()
+    meta = train_intents(IntentTrainConfig(out_dir=str(out), **cfg_kwargs), progress=True,
+                         embedder=embedder if cfg_kwargs.get("mode") != "finetune" else None)
+    train_seconds = time.perf_counter() - started
+    clf = IntentClassifier(out, embedder=embedder)
+    metrics = evaluate_intents(clf, test, confusion=out / "confusion.png")
+    row = {"name": name, "train_seconds": round(train_seconds, 1),
+           "train_examples": meta["train_examples"], "threshold": round(meta["threshold"], 4),
+           **{k: meta[k] for k in ("c", "best_epoch", "epochs_run", "history") if k in meta},
+           **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()
+              if k not in ("per_intent", "confusion_png")}}
+    if "oos_recall" in metrics:
+        no_threshold = IntentClassifier(out, embedder=embedder, threshold=0.0)
+        m0 = evaluate_intents(no_threshold, test, latency_messages=0)
+        row["without_threshold"] = {k: round(m0[k], 4) for k in
+                                    ("accuracy", "in_scope_accuracy", "oos_recall")}
+    print(json.dumps({k: v for k, v in row.items() if k != "history"}), flush=True)
+    return row
+
+
+def main() -> int:
+    args = parse_args()
+    started = time.perf_counter()
+    from indexer.embedding import SentenceTransformerEmbedder
+    from qabot.training.intent_data import load_labelled
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.warm_up()
+    result: dict = {}
+    finetune = [] if args.skip_finetune else [
+        {"mode": "finetune", "epochs": args.epochs, "patience": 2, "learning_rate": 1e-4}]
+
+    if args.only in (None, "banking77"):
+        train_csv = require(BANKING / "train.csv", "BANKING77 train")
+        test, _ = load_labelled(require(BANKING / "test.csv", "BANKING77 test"))
+        rows = []
+        for shots in (None, 10):
+            tag = "full" if shots is None else f"{shots}-shot"
+            for extra in ({"mode": "features", "classifier": "logreg"},
+                          {"mode": "features", "classifier": "svm"}, *finetune):
+                label = f"banking77-{tag}-{extra['mode']}" + (
+                    f"-{extra['classifier']}" if "classifier" in extra else "")
+                rows.append(run(label, {"data": str(train_csv), "per_class": shots, **extra},
+                                test, args.out, embedder))
+        result["banking77"] = rows
+
+    if args.only in (None, "clinc150"):
+        require(CLINC, "CLINC150 data_full.json")
+        test, _ = load_labelled(CLINC, "test")
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            no_oos = Path(tmp) / "data_full_no_oos_train.json"
+            data = json.loads(CLINC.read_text())
+            data.pop("oos_train")
+            no_oos.write_text(json.dumps(data))
+            for variant, path in (("threshold", no_oos), ("oos-class", CLINC)):
+                for extra in ({"mode": "features", "classifier": "logreg"},
+                              {"mode": "features", "classifier": "svm"}, *finetune):
+                    label = f"clinc150-{variant}-{extra['mode']}" + (
+                        f"-{extra['classifier']}" if "classifier" in extra else "")
+                    rows.append(run(label, {"data": str(path), **extra}, test, args.out,
+                                    embedder))
+        result["clinc150"] = rows
+
+    path = write_result("bench_intents", result, started)
+    print(f"total {time.perf_counter() - started:.0f} s; result {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
