@@ -112,8 +112,8 @@ def main() -> int:
 
     # 2. before
     before = Reader(precision=args.precision)
-    result["precision"] = before.settings.precision
     result["before"] = evaluate(before, eval_examples, "COVID-QA eval, SQuAD reader")
+    result["precision"] = before.precision  # resolved ("auto" -> bf16 or fp32)
     print("before:", json.dumps(result["before"]))
     squad = require(DATA / "squad" / "v1.1" / "dev-v1.1.json", "SQuAD v1.1 dev")
     titles = read_title_list(str(DATA / "squad" / "splits.json") + ":eval_titles")

@@ -237,3 +237,13 @@ def test_emoji_are_spelled_out_for_the_encoder():
     assert prepare("thanks 🙏🏽!") == "thanks person with folded hands !"
     assert prepare("  refund   for €5 ") == "refund for €5"
     assert prepare("Grüße") == "Grüße"
+
+
+def test_a_test_file_is_scored_whole_even_with_repeated_messages(tmp_path):
+    from qabot.training.intent_data import load_labelled
+
+    path = tmp_path / "test.csv"
+    path.write_text("text,category\nhi,greeting\nhi,greeting\nrefund?,refund\n")
+    data, intent_set = load_labelled(path)
+    assert data.texts == ["hi", "hi", "refund?"] and len(data) == 3
+    assert intent_set.by_name["greeting"].examples == ("hi",)

@@ -80,19 +80,22 @@ class IntentSet:
 
 def load_intent_set(path: str | Path = DEFAULT_INTENTS) -> IntentSet:
     path = Path(path)
+    return validate(read_entries(path), str(path))
+
+
+def read_entries(path: Path) -> list:
+    """The file's intent entries as parsed, before validation (examples not de-duplicated)."""
     if not path.is_file():
         raise IntentSetError(f"intent file not found: {path}")
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        raw = _read_yaml(path)
-    elif suffix in (".csv", ".tsv"):
-        raw = _read_csv(path, "\t" if suffix == ".tsv" else ",")
-    elif suffix == ".jsonl":
-        raw = _read_jsonl(path)
-    else:
-        raise IntentSetError(
-            f"{path}: unsupported intent file type {suffix!r} (use .yaml, .csv or .jsonl)")
-    return validate(raw, str(path))
+        return _read_yaml(path)
+    if suffix in (".csv", ".tsv"):
+        return _read_csv(path, "\t" if suffix == ".tsv" else ",")
+    if suffix == ".jsonl":
+        return _read_jsonl(path)
+    raise IntentSetError(
+        f"{path}: unsupported intent file type {suffix!r} (use .yaml, .csv or .jsonl)")
 
 
 def _read_yaml(path: Path) -> list[dict]:

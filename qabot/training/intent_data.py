@@ -20,7 +20,8 @@ from qabot.intents.intentset import (
     Intent,
     IntentSet,
     IntentSetError,
-    load_intent_set,
+    read_entries,
+    validate,
 )
 
 CLINC_OOS = "oos"
@@ -44,8 +45,14 @@ def load_labelled(path: str | Path, split: str = "train") -> tuple[Labelled, Int
     path = Path(path)
     if path.suffix.lower() == ".json":
         return _clinc(path, split)
-    intent_set = load_intent_set(path)
-    texts, labels = intent_set.examples()
+    entries = read_entries(path)
+    intent_set = validate(entries, str(path))
+    texts, labels = [], []  # every message, repeats included: a test set is scored whole
+    for entry in entries:
+        for text in entry.get("examples") or []:
+            if isinstance(text, str) and text.strip():
+                texts.append(text.strip())
+                labels.append(str(entry["name"]).strip())
     return Labelled(texts, labels), intent_set
 
 
