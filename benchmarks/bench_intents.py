@@ -10,10 +10,13 @@ Runs (each: training time on this machine, test metrics, ms per single message):
 - CLINC150 (``../shared/data/clinc150/data_full.json``; 15,000 train / 3,000 val / 4,500 test
   in scope, 100/100/1,000 out of scope): in-scope accuracy and out-of-scope recall with the
   threshold tuned on the val split (``balanced``: mean of in-scope accuracy and oos recall),
-  without and with the 100 ``oos_train`` messages as an explicit out_of_scope class.
+  without and with the 100 ``oos_train`` messages as an explicit out_of_scope class (fine-tuning:
+  with it only, for time).
+Frozen-feature runs come first, then the fine-tuning runs (3 epochs at most, lr 1e-4); the
+result file is rewritten after every run.
 
 Run: ``.venv/bin/python benchmarks/bench_intents.py [--only banking77|clinc150] [--skip-finetune]``
-(about 60 minutes on 2 cores with fine-tuning). Result: ``benchmarks/results/bench_intents.json``.
+(about 55 minutes on 2 cores with fine-tuning). Result: ``benchmarks/results/bench_intents.json``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--only", choices=("banking77", "clinc150"))
     p.add_argument("--skip-finetune", action="store_true")
-    p.add_argument("--epochs", type=int, default=6, help="fine-tuning: most epochs")
+    p.add_argument("--epochs", type=int, default=3, help="fine-tuning: most epochs")
     p.add_argument("--out", type=Path, default=REPO / ".qabot" / "bench-intents")
     return p.parse_args()
 
@@ -84,44 +87,53 @@ def main() -> int:
     shipped = evaluate_intents(IntentClassifier(embedder=embedder), holdout)
     result["shipped_router_holdout"] = {k: v for k, v in shipped.items() if k != "per_intent"}
     print("shipped router on the holdout:", json.dumps(result["shipped_router_holdout"]))
-    finetune = [] if args.skip_finetune else [
-        {"mode": "finetune", "epochs": args.epochs, "patience": 2, "learning_rate": 1e-4}]
+    banking_train = str(require(BANKING / "train.csv", "BANKING77 train"))
+    banking_test, _ = load_labelled(require(BANKING / "test.csv", "BANKING77 test"))
+    require(CLINC, "CLINC150 data_full.json")
+    clinc_test, _ = load_labelled(CLINC, "test")
+    tmp = tempfile.TemporaryDirectory()
+    clinc_no_oos = Path(tmp.name) / "data_full_no_oos_train.json"
+    data = json.loads(CLINC.read_text())
+    data.pop("oos_train")
+    clinc_no_oos.write_text(json.dumps(data))
 
+    runs = []  # (dataset, name, training options): frozen features first, then fine-tuning
+    features = ({"mode": "features", "classifier": "logreg"},
+                {"mode": "features", "classifier": "svm"})
+    finetune = {"mode": "finetune", "epochs": args.epochs, "patience": 2, "learning_rate": 1e-4}
     if args.only in (None, "banking77"):
-        train_csv = require(BANKING / "train.csv", "BANKING77 train")
-        test, _ = load_labelled(require(BANKING / "test.csv", "BANKING77 test"))
-        rows = []
         for shots in (None, 10):
-            tag = "full" if shots is None else f"{shots}-shot"
-            for extra in ({"mode": "features", "classifier": "logreg"},
-                          {"mode": "features", "classifier": "svm"}, *finetune):
-                label = f"banking77-{tag}-{extra['mode']}" + (
-                    f"-{extra['classifier']}" if "classifier" in extra else "")
-                rows.append(run(label, {"data": str(train_csv), "per_class": shots, **extra},
-                                test, args.out, embedder))
-        result["banking77"] = rows
-
+            for extra in features:
+                runs.append(("banking77", f"banking77-{_tag(shots)}-features-"
+                             f"{extra['classifier']}",
+                             {"data": banking_train, "per_class": shots, **extra}))
     if args.only in (None, "clinc150"):
-        require(CLINC, "CLINC150 data_full.json")
-        test, _ = load_labelled(CLINC, "test")
-        rows = []
-        with tempfile.TemporaryDirectory() as tmp:
-            no_oos = Path(tmp) / "data_full_no_oos_train.json"
-            data = json.loads(CLINC.read_text())
-            data.pop("oos_train")
-            no_oos.write_text(json.dumps(data))
-            for variant, path in (("threshold", no_oos), ("oos-class", CLINC)):
-                for extra in ({"mode": "features", "classifier": "logreg"},
-                              {"mode": "features", "classifier": "svm"}, *finetune):
-                    label = f"clinc150-{variant}-{extra['mode']}" + (
-                        f"-{extra['classifier']}" if "classifier" in extra else "")
-                    rows.append(run(label, {"data": str(path), **extra}, test, args.out,
-                                    embedder))
-        result["clinc150"] = rows
+        for variant, path in (("threshold", clinc_no_oos), ("oos-class", CLINC)):
+            for extra in features:
+                runs.append(("clinc150", f"clinc150-{variant}-features-{extra['classifier']}",
+                             {"data": str(path), **extra}))
+    if not args.skip_finetune:
+        if args.only in (None, "banking77"):
+            for shots in (None, 10):
+                runs.append(("banking77", f"banking77-{_tag(shots)}-finetune",
+                             {"data": banking_train, "per_class": shots, **finetune}))
+        if args.only in (None, "clinc150"):
+            runs.append(("clinc150", "clinc150-oos-class-finetune",
+                         {"data": str(CLINC), **finetune}))
+    tests = {"banking77": banking_test, "clinc150": clinc_test}
+    for dataset, name, options in runs:
+        row = run(name, options, tests[dataset], args.out, embedder)
+        result.setdefault(dataset, []).append(row)
+        write_result("bench_intents", result, started)  # partial results survive a stop
+    tmp.cleanup()
 
     path = write_result("bench_intents", result, started)
     print(f"total {time.perf_counter() - started:.0f} s; result {path.relative_to(REPO)}")
     return 0
+
+
+def _tag(shots: int | None) -> str:
+    return "full" if shots is None else f"{shots}-shot"
 
 
 if __name__ == "__main__":

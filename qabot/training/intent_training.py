@@ -24,6 +24,7 @@ import numpy as np
 from qabot.intents.classifier import MODEL_FILE, head_probabilities
 from qabot.intents.intentset import IntentSet, IntentSetError
 from qabot.intents.text import prepare
+from qabot.training.batching import shuffled_length_batches
 from qabot.training.intent_data import Labelled, load_labelled, per_class, stratified_split
 from qabot.training.intent_metrics import choose_threshold
 
@@ -237,13 +238,11 @@ def _fit_finetune(cfg: IntentTrainConfig, train: Labelled, val: Labelled, labels
     t = time.perf_counter()
     for epoch in range(cfg.epochs):
         model.train()
-        order = list(range(len(train_ids)))
-        random.Random(cfg.seed + epoch).shuffle(order)
-        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch + 1}",
-                   unit="batch", disable=not progress)
+        batches = shuffled_length_batches([len(ids) for ids in train_ids], cfg.batch_size,
+                                          cfg.seed, epoch)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}", unit="batch", disable=not progress)
         losses = []
-        for b in bar:
-            idx = order[b : b + cfg.batch_size]
+        for idx in bar:
             batch = _pad(tokenizer, [train_ids[i] for i in idx])
             loss = model(**batch, labels=torch.tensor([targets[i] for i in idx])).loss
             loss.backward()

@@ -22,6 +22,7 @@ from qabot.reader.windows import (
     make_windows,
     pad_batch,
 )
+from qabot.training.batching import shuffled_length_batches
 from qabot.training.squad import QAExample, training_examples
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -93,20 +94,6 @@ def _label(window: Window, ex: QAExample) -> tuple[int, int] | None:
         return None
     answer = ex.answers[0]
     return answer_token_span(window, answer.start, answer.end)
-
-
-def _batches(features: list[Feature], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """Shuffled batches of similar lengths (less padding), in a seeded order per epoch."""
-    rng = random.Random(seed * 1000 + epoch)
-    order = list(range(len(features)))
-    rng.shuffle(order)
-    chunk = batch_size * 50
-    batches = []
-    for i in range(0, len(order), chunk):
-        part = sorted(order[i : i + chunk], key=lambda j: len(features[j].input_ids))
-        batches += [part[k : k + batch_size] for k in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
-    return batches
 
 
 def _collate(features: list[Feature], idx: list[int], pad_id: int):
@@ -204,7 +191,8 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     losses: list[float] = []
     while step < total_steps:
         epoch, skip = divmod(step, steps_per_epoch)
-        for idx in _batches(features, cfg.batch_size, cfg.seed, epoch)[skip:]:
+        lengths = [len(f.input_ids) for f in features]
+        for idx in shuffled_length_batches(lengths, cfg.batch_size, cfg.seed, epoch)[skip:]:
             if step >= total_steps:
                 break
             batch = _collate(features, idx, tokenizer.pad_token_id)
