@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import _common  # noqa: F401  (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE first)
-from _common import DATA, REPO, require, write_result
+from _common import DATA, REPO, RESULTS, require, write_result
 
 BANKING = DATA / "banking77"
 CLINC = DATA / "clinc150" / "data_full.json"
@@ -39,6 +39,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", choices=("banking77", "clinc150"))
     p.add_argument("--skip-finetune", action="store_true")
     p.add_argument("--epochs", type=int, default=3, help="fine-tuning: most epochs")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the runs already in results/bench_intents.json, do the rest")
     p.add_argument("--out", type=Path, default=REPO / ".qabot" / "bench-intents")
     return p.parse_args()
 
@@ -78,6 +80,10 @@ def main() -> int:
     embedder = SentenceTransformerEmbedder()
     embedder.warm_up()
     result: dict = {}
+    previous = RESULTS / "bench_intents.json"
+    if args.resume and previous.is_file():
+        result = {k: v for k, v in json.loads(previous.read_text()).items()
+                  if k in ("banking77", "clinc150")}
 
     # the shipped router on the held-out messages written for its test, and its latency
     from qabot.intents.classifier import IntentClassifier
@@ -121,7 +127,10 @@ def main() -> int:
             runs.append(("clinc150", "clinc150-oos-class-finetune",
                          {"data": str(CLINC), **finetune}))
     tests = {"banking77": banking_test, "clinc150": clinc_test}
+    done = {row["name"] for rows in result.values() for row in rows}
     for dataset, name, options in runs:
+        if name in done:
+            continue
         row = run(name, options, tests[dataset], args.out, embedder)
         result.setdefault(dataset, []).append(row)
         write_result("bench_intents", result, started)  # partial results survive a stop
