@@ -247,3 +247,20 @@ def test_a_test_file_is_scored_whole_even_with_repeated_messages(tmp_path):
     data, intent_set = load_labelled(path)
     assert data.texts == ["hi", "hi", "refund?"] and len(data) == 3
     assert intent_set.by_name["greeting"].examples == ("hi",)
+
+
+def test_threshold_is_tuned_on_out_of_scope_validation_without_an_oos_class(tmp_path):
+    from qabot.training.intent_training import IntentTrainConfig, train_intents
+
+    in_scope = {k: v for k, v in TINY.items() if k != OUT_OF_SCOPE}
+    data = write_yaml(tmp_path / "train.yaml", in_scope)
+    val = tmp_path / "val.jsonl"
+    val.write_text("".join(json.dumps({"text": t, "intent": i}) + "\n" for i, t in (
+        ("refund", "refund my money"), ("password", "password reset please"),
+        ("greeting", "hello hello"), (OUT_OF_SCOPE, "capital of france"),
+        (OUT_OF_SCOPE, "recipe for soup"))))
+    meta = train_intents(IntentTrainConfig(data=data, val_data=str(val),
+                                           out_dir=str(tmp_path / "m"), c=10.0),
+                         progress=False, embedder=HashingEmbedder(dimension=256))
+    assert OUT_OF_SCOPE not in meta["labels"] and meta["val_examples"] == 5
+    assert meta["threshold"] > 0 and meta["validation"]["oos_recall"] > 0
