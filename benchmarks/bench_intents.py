@@ -127,7 +127,7 @@ def main() -> int:
             runs.append(("clinc150", "clinc150-oos-class-finetune",
                          {"data": str(CLINC), **finetune}))
     tests = {"banking77": banking_test, "clinc150": clinc_test}
-    done = {row["name"] for rows in result.values() for row in rows}
+    done = {row["name"] for key in ("banking77", "clinc150") for row in result.get(key, [])}
     for dataset, name, options in runs:
         if name in done:
             continue
