@@ -39,6 +39,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", choices=("banking77", "clinc150"))
     p.add_argument("--skip-finetune", action="store_true")
     p.add_argument("--epochs", type=int, default=3, help="fine-tuning: most epochs")
+    p.add_argument("--thresholds-only", action="store_true",
+                   help="only redo the threshold-objective comparison on the saved CLINC150 "
+                   "models (after a full run)")
     p.add_argument("--resume", action="store_true",
                    help="keep the runs already in results/bench_intents.json, do the rest")
     p.add_argument("--out", type=Path, default=REPO / ".qabot" / "bench-intents")
@@ -136,9 +139,36 @@ def main() -> int:
         write_result("bench_intents", result, started)  # partial results survive a stop
     tmp.cleanup()
 
+    # the out-of-scope threshold chosen on CLINC150's val split by each objective
+    if "clinc150" in result:
+        val, _ = load_labelled(CLINC, "val")
+        for row in result["clinc150"]:
+            row["threshold_objectives"] = threshold_objectives(
+                args.out / row["name"], val, clinc_test, embedder)
+            print(row["name"], json.dumps(row["threshold_objectives"]), flush=True)
+        write_result("bench_intents", result, started)
+
     path = write_result("bench_intents", result, started)
     print(f"total {time.perf_counter() - started:.0f} s; result {path.relative_to(REPO)}")
     return 0
+
+
+def threshold_objectives(model_dir: Path, val, test, embedder) -> dict:
+    """Test in-scope accuracy and oos recall at the threshold each objective picks on val."""
+    from qabot.intents.classifier import IntentClassifier
+    from qabot.intents.routing import routed_labels
+    from qabot.training.intent_metrics import OBJECTIVES, choose_threshold, intent_metrics
+
+    clf = IntentClassifier(model_dir, embedder=embedder)
+    val_probs, test_probs = clf.probabilities(val.texts), clf.probabilities(test.texts)
+    out = {}
+    for objective in OBJECTIVES:
+        t, _ = choose_threshold(val_probs, val.labels, clf.labels, objective)
+        m = intent_metrics(test.labels, routed_labels(test_probs, clf.labels, t))
+        out[objective] = {"threshold": round(t, 4), "accuracy": round(m["accuracy"], 4),
+                          "in_scope_accuracy": round(m["in_scope_accuracy"], 4),
+                          "oos_recall": round(m["oos_recall"], 4)}
+    return out
 
 
 def _tag(shots: int | None) -> str:

@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     ti.add_argument("--patience", type=int, default=2,
                     help="finetune: stop after N epochs without a better validation accuracy")
     ti.add_argument("--lr", type=float, default=5e-5, help="finetune: peak learning rate")
+    ti.add_argument("--no-head-init", action="store_true",
+                    help="finetune: start from a random head instead of a linear probe (LP-FT)")
     ti.add_argument("--batch-size", type=int, default=32)
     ti.add_argument("--seed", type=int, default=13)
     ti.add_argument("--json", action="store_true", help="print the training summary as JSON")
@@ -210,7 +212,7 @@ def cmd_train_intents(args: argparse.Namespace) -> int:
         data=args.data, out_dir=str(args.out), mode=args.mode, classifier=args.classifier,
         c=args.c, val_data=args.val, threshold_objective=args.threshold_objective,
         per_class=args.per_class, seed=args.seed, epochs=args.epochs, patience=args.patience,
-        learning_rate=args.lr, batch_size=args.batch_size,
+        learning_rate=args.lr, batch_size=args.batch_size, init_head=not args.no_head_init,
     )
     meta = train_intents(cfg, progress=not args.no_progress and sys.stderr.isatty())
     if args.json:

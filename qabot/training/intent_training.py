@@ -53,6 +53,10 @@ class IntentTrainConfig:
     learning_rate: float = 5e-5
     warmup_ratio: float = 0.1
     max_length: int = 64
+    # LP-FT: start the classification head from a logistic regression on the frozen model's
+    # pooled [CLS] features, then fine-tune everything (a fresh random head distorts the
+    # pretrained features in the first steps and converges slowly)
+    init_head: bool = True
 
 
 def train_intents(cfg: IntentTrainConfig, *, progress: bool = True, embedder=None) -> dict:
@@ -229,6 +233,12 @@ def _fit_finetune(cfg: IntentTrainConfig, train: Labelled, val: Labelled, labels
     encode = lambda texts: tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"]  # noqa: E731
     train_ids, val_ids = encode(train.texts), encode(val.texts)
     targets = [index[label] for label in train.labels]
+    if cfg.init_head:
+        pooled = _pooled_features(model, tokenizer, train_ids)
+        head = _linear_head("logreg", 1.0, pooled, train.labels, labels, cfg.seed)
+        with torch.no_grad():
+            model.classifier.weight.copy_(torch.tensor(head["weight"], dtype=torch.float32))
+            model.classifier.bias.copy_(torch.tensor(head["bias"], dtype=torch.float32))
     steps_per_epoch = -(-len(train_ids) // cfg.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(
@@ -270,6 +280,19 @@ def _fit_finetune(cfg: IntentTrainConfig, train: Labelled, val: Labelled, labels
     tokenizer.save_pretrained(out)
     return {"best_epoch": best_epoch, "epochs_run": len(history), "history": history,
             "fit_seconds": round(time.perf_counter() - t, 1), "val_probs": probs}
+
+
+def _pooled_features(model, tokenizer, ids: list[list[int]], batch_size: int = 128) -> np.ndarray:
+    """The frozen model's pooled [CLS] vectors: what its classification head reads."""
+    import torch
+
+    model.eval()
+    base = getattr(model, model.base_model_prefix)
+    rows = []
+    with torch.inference_mode():
+        for b in range(0, len(ids), batch_size):
+            rows.append(base(**_pad(tokenizer, ids[b : b + batch_size])).pooler_output.numpy())
+    return np.concatenate(rows)
 
 
 def _pad(tokenizer, ids: list[list[int]]):
