@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -148,8 +149,6 @@ class IntentClassifier:
         return [self._routed(p) for p in self.probabilities(texts)]
 
     def _routed(self, probs: np.ndarray) -> IntentPrediction:
-        from dataclasses import replace
-
         prediction = route(probs, self.labels, self.threshold)
         action = self.intent_set.action(prediction.intent) if self.intent_set else "fallback"
         return replace(prediction, action=action)
