@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,66 @@ def wordpiece():
     from indexer.embedding import WordPieceTokenizer, default_model_path
 
     return WordPieceTokenizer(default_model_path())
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL on 127.0.0.1, or a skip that says why."""
+    from tests.postgres import PostgresServer, server_binaries
+
+    bin_dir = server_binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb) not found; .ci/run installs them "
+                    "from Debian's postgresql package")
+    try:
+        server = PostgresServer(bin_dir)
+        url = server.start()
+    except (KeyError, OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot start a PostgreSQL server here: {exc}")
+    yield url
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history_url(request, tmp_path):
+    """Every history test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.sqlite'}"
+    url = request.getfixturevalue("postgres_url")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)  # a fresh schema for each test
+    with engine.begin() as c:
+        c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def kb_index(tmp_path, fake_embedder):
+    from indexer.sync import build
+    from tests.fakes import KB
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    for name, text in KB.items():
+        (kb / name).write_text(text)
+    build(kb, tmp_path / "index", fake_embedder)
+    return tmp_path / "index"
+
+
+@pytest.fixture
+def make_engine(kb_index, tmp_path, fake_embedder):
+    def make(reader=None, **settings):
+        from qabot.config import Settings
+        from qabot.dialogue import ChatEngine
+        from qabot.history import History
+        from qabot.retrieval import Retriever
+        from tests.fakes import NumberReader, RuleIntents
+
+        history = History.open(f"sqlite:///{tmp_path / 'history.sqlite'}")
+        return ChatEngine(history=history, retriever=Retriever(kb_index, fake_embedder),
+                          intents=RuleIntents(), reader=reader or NumberReader(),
+                          settings=Settings(**{"faq_threshold": 0.9, "answer_threshold": 0.0,
+                                               **settings}))
+    return make

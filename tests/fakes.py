@@ -1,4 +1,5 @@
-"""Fakes for tests whose unit is not the model: a hashing bag-of-words embedder."""
+"""Fakes for tests whose unit is not the model: a hashing bag-of-words embedder, keyword
+intent rules and a reader that answers with the first number of a matching passage."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+
+from qabot.intents.intentset import load_intent_set
+from qabot.intents.routing import IntentPrediction
+from qabot.reader.model import ReaderAnswer, ReaderResult
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -53,3 +58,70 @@ class HashingEmbedder:
             if not norm:
                 out[row, 0] = 1.0
         return out
+
+
+KB = {
+    "refunds.md": "# Refunds\n\nAnnual payments can be refunded within 30 days of the charge. "
+                  "Monthly payments are refunded within 14 days.\n",
+    "offline.md": "# Offline\n\n## Android\n\nOn Android the app keeps 50 notes offline.\n\n"
+                  "## Web\n\nThe web app stores up to 2 GB offline in Chrome.\n",
+    "two-factor.md": "# Two-factor authentication\n\nTurn on two-factor authentication under "
+                     "Settings. If you lose your phone, sign in with one of your 10 recovery "
+                     "codes.\n",
+    "faq.csv": "question,answer\nCan I pay with PayPal?,Yes. We accept PayPal and cards.\n",
+}
+RULES = [  # (pattern, intent, action, confidence)
+    (r"^(hi|hello)\b", "greeting", "template", 0.95),
+    (r"\bthanks?\b", "thanks", "template", 0.9),
+    (r"\bbye\b", "goodbye", "end", 0.9),
+    (r"\b(human|person|agent)\b", "human_handoff", "handoff", 0.9),
+    (r"^(yes|yep|sure)\b", "affirm", "context", 0.9),
+    (r"^(no|nope)\b", "deny", "context", 0.9),
+    (r"\b(weather|football)\b", "out_of_scope", "fallback", 0.8),
+    (r"^(what about|and)\b", "question", "answer", 0.3),
+]
+
+
+class RuleIntents:
+    uses_embeddings = False
+
+    def __init__(self):
+        self.intent_set = load_intent_set()
+        self.seen: list[str] = []
+
+    def warm_up(self) -> None:
+        pass
+
+    def predict(self, text: str) -> IntentPrediction:
+        self.seen.append(text)
+        for pattern, intent, action, confidence in RULES:
+            if re.search(pattern, text.lower()):
+                return IntentPrediction(intent, confidence, "question", 0.05, intent, action)
+        return IntentPrediction("question", 0.9, "smalltalk", 0.05, "question", "answer")
+
+
+class NumberReader:
+    """Answers with the first '<number> <word>' of the first passage sharing a word with the
+    question; abstains otherwise. Records what it was asked."""
+
+    def __init__(self):
+        self.questions: list[str] = []
+
+    def warm_up(self) -> None:
+        pass
+
+    def read(self, question, passages, top_k=3) -> ReaderResult:
+        self.questions.append(question)
+        asked = {w for w in re.findall(r"\w+", question.lower()) if len(w) > 3}
+        for i, p in enumerate(passages):
+            m = re.search(r"\d+ \w+", p.text)
+            if m and asked & set(re.findall(r"\w+", p.text.lower())):
+                answer = ReaderAnswer(m.group(), 10.0, 10.0 + 32 * p.score, i, m.start(),
+                                      m.end(), p.score, p.passage_id, p.source)
+                return ReaderResult(question, [answer], -5.0, abstained=False)
+        return ReaderResult(question, [], 0.0, abstained=True)
+
+
+class BrokenReader(NumberReader):
+    def read(self, question, passages, top_k=3):
+        raise RuntimeError("model exploded")

@@ -1,0 +1,135 @@
+"""One validated Settings object: defaults, then an optional TOML file, then ``QABOT_*`` env vars.
+
+Every setting has the same name in the TOML file (top level, or under a ``[qabot]`` table) and,
+upper-cased with a ``QABOT_`` prefix, in the environment: ``top_k`` / ``QABOT_TOP_K``. The TOML
+file is ``--config FILE`` or ``$QABOT_CONFIG``. An invalid value is one clear error that names the
+setting, where it came from, and the value given.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from qabot.errors import InvalidSettingError
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where things live
+    index_dir: Path = Path(".qabot/index")
+    kb_dir: Path | None = None  # the knowledge-base folder (make run, /reindex)
+    database_url: str = "sqlite:///.qabot/history.sqlite"
+    reader_model: Path | None = None  # None: the shipped reader
+    intent_model: Path | None = None  # None: the shipped router
+    reader_precision: str | None = None  # None: the model's reader_config.json
+    # the cascade's thresholds (tuned on the golden conversations, see BENCHMARKS.md)
+    intent_threshold: float | None = None  # None: the model's own, chosen on validation data
+    faq_threshold: float = 0.80  # cosine similarity of the message to an FAQ question
+    answer_threshold: float = 20.0  # the reader's fused score (span + weight * retrieval)
+    top_k: int = 5  # passages read per question
+    follow_up_turns: int = 3  # user turns looked back at for a follow-up's topic
+    max_message_chars: int = 2000  # longer messages are read up to here (stored whole)
+    bot_name: str = "the support assistant"
+    # history
+    retention_days: int = 90
+    # telegram
+    telegram_token: str | None = field(default=None, repr=False)
+    telegram_operator_chat: int | None = None
+    telegram_admin_ids: tuple[int, ...] = ()
+
+
+_CHECKS = {
+    "top_k": (lambda v: 1 <= v <= 50, "an integer from 1 to 50"),
+    "follow_up_turns": (lambda v: 0 <= v <= 20, "an integer from 0 to 20"),
+    "max_message_chars": (lambda v: 100 <= v <= 100_000, "an integer from 100 to 100000"),
+    "retention_days": (lambda v: v >= 1, "a positive number of days"),
+    "faq_threshold": (lambda v: -1.0 <= v <= 1.0, "a cosine similarity from -1 to 1"),
+    "intent_threshold": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
+    "reader_precision": (lambda v: v is None or v in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
+    "database_url": (lambda v: "://" in v or v.startswith("sqlite:"),
+                     "an SQLAlchemy URL such as sqlite:///path/history.sqlite"),
+}
+
+
+def load_settings(config_file: str | Path | None = None,
+                  env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults < TOML file (``config_file`` or ``$QABOT_CONFIG``) < env vars < ``overrides``."""
+    env = os.environ if env is None else env
+    known = {f.name: f for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    config_file = config_file or env.get("QABOT_CONFIG") or None
+    if config_file:
+        for name, raw in _read_toml(Path(config_file)).items():
+            if name not in known:
+                raise InvalidSettingError(
+                    f"{config_file}: unknown setting '{name}' (known: {', '.join(known)})")
+            values[name] = _convert(name, raw, f"{config_file}: {name}")
+    for name in known:
+        key = f"QABOT_{name.upper()}"
+        if key in env:
+            values[name] = _convert(name, env[key], key)
+    for name, raw in overrides.items():
+        if raw is not None:
+            values[name] = _convert(name, raw, name)
+    settings = replace(Settings(), **values)
+    for name, (ok, expected) in _CHECKS.items():
+        value = getattr(settings, name)
+        if not ok(value):
+            origin = f"QABOT_{name.upper()}" if f"QABOT_{name.upper()}" in env else name
+            raise InvalidSettingError(f"{origin}: expected {expected}, got {value!r}")
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidSettingError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidSettingError(f"{path}: not valid TOML ({exc})") from None
+    table = data.pop("qabot", {})
+    if not isinstance(table, dict):
+        raise InvalidSettingError(f"{path}: [qabot] must be a table")
+    return {**data, **table}
+
+
+def _convert(name: str, raw: Any, origin: str) -> Any:
+    """A raw value (a string from the environment, or a TOML value) -> the setting's type."""
+    kind = Settings.__dataclass_fields__[name].type
+    optional = "None" in kind
+    if optional and (raw is None or (isinstance(raw, str) and raw.strip() in ("", "none"))):
+        return None
+    try:
+        if "tuple[int" in kind:
+            items = raw if isinstance(raw, list) else [p for p in str(raw).replace(";", ",")
+                                                         .split(",") if p.strip()]
+            return tuple(_int(item) for item in items)
+        if kind.startswith("Path"):
+            if not isinstance(raw, str | Path):
+                raise TypeError
+            return Path(raw).expanduser()
+        if kind.startswith("int"):
+            return _int(raw)
+        if kind.startswith("float"):
+            if isinstance(raw, bool):
+                raise TypeError
+            return float(raw)
+        if not isinstance(raw, str):
+            raise TypeError
+        return raw
+    except (TypeError, ValueError):
+        expected = kind.replace(" | None", "").replace("tuple[int, ...]", "a list of integers")
+        raise InvalidSettingError(f"{origin}: expected {expected}, got {raw!r}") from None
+
+
+def _int(raw: Any) -> int:
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+        raise TypeError
+    return int(str(raw).strip()) if isinstance(raw, str) else int(raw)

@@ -1,0 +1,282 @@
+"""ChatEngine: the one place that joins intents, FAQ, retrieval, the reader and history.
+
+``respond(conversation_id, text)`` stores the message, decides a reply by the cascade below,
+stores the reply with how it was made, and returns a typed ``Reply``:
+
+1. a handed-off conversation: the bot stays silent (kind ``handed_off``) until released;
+2. empty or unreadable input: a polite request to rephrase (``invalid``);
+3. the intent decides: template replies (greeting, thanks, small talk, bot identity,
+   complaint), ``end`` (goodbye), ``handoff`` (a person takes over), ``context`` (yes/no: a
+   "yes" to the offer of a person hands off);
+4. a knowledge question (or a follow-up to one, or an out-of-scope message that might still be
+   one): an FAQ entry above ``faq_threshold`` gives its curated answer (``faq``); else the top-k
+   passages are read and a span whose fused score reaches ``answer_threshold`` is the answer
+   (``answer``, with its sentence and a citation); else an honest "I don't know" that offers a
+   person (``fallback``), logged as unanswered. An out-of-scope message that finds nothing gets
+   ``out_of_scope``.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from time import perf_counter
+
+import numpy as np
+
+from qabot.config import Settings
+from qabot.faq import FaqMatcher
+from qabot.followup import contextual_query, is_follow_up
+from qabot.intents.text import prepare
+from qabot.snippets import sentence_around
+
+log = logging.getLogger(__name__)
+
+KINDS = ("answer", "faq", "template", "fallback", "handoff", "handed_off", "end",
+         "out_of_scope", "context", "invalid", "error")
+
+DONT_KNOW = ("I'm sorry, I couldn't find the answer to that in the help centre. Would you like "
+             "me to connect you with a person? (reply yes, or type /human)")
+OUT_OF_SCOPE = ("Sorry, I can only help with questions about the product and your account. "
+                "Could you rephrase your question?")
+INVALID = "I didn't catch that. Could you type your question in a few words?"
+HANDOFF = ("I'm connecting you with a person from our support team. They will reply here; "
+           "until then I'll stay quiet.")
+GOODBYE = "Goodbye! Come back any time."
+AFFIRM = "Okay! What would you like to know?"
+DENY = "No problem. Is there anything else I can help with?"
+ERROR = "Sorry, something went wrong on my side. Please try again in a moment."
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an answer came from, for a citation."""
+
+    title: str
+    location: str  # "file > heading" or "file, page N"
+    snippet: str  # the sentence(s) that hold the answer, or the FAQ question
+    highlight: tuple[int, int] | None = None  # the answer's offsets in ``snippet``
+    source: str = ""  # the file, relative to the knowledge base
+    passage_id: int | None = None
+    score: float | None = None  # retrieval similarity
+    context: str = ""  # the whole passage (for feedback export)
+    answer_start: int | None = None  # the answer's offset in ``context``
+
+    def highlighted(self, before: str = "**", after: str = "**") -> str:
+        if self.highlight is None:
+            return self.snippet
+        a, b = self.highlight
+        return f"{self.snippet[:a]}{before}{self.snippet[a:b]}{after}{self.snippet[b:]}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str  # what to send ("" when the bot stays silent)
+    kind: str  # one of KINDS
+    conversation_id: int
+    message_id: int  # the stored bot message: the target of feedback
+    user_message_id: int
+    intent: str | None = None
+    confidence: float | None = None
+    answer: str | None = None  # the span, or the curated FAQ answer
+    score: float | None = None  # fused reader score, or FAQ similarity
+    sources: tuple[Source, ...] = ()
+    latency_ms: float = 0.0
+
+    @property
+    def silent(self) -> bool:
+        return self.kind == "handed_off"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Outcome:
+    kind: str
+    text: str
+    intent: str | None = None
+    confidence: float | None = None
+    answer: str | None = None
+    score: float | None = None
+    sources: tuple[Source, ...] = ()
+    topic: str | None = None  # the standalone question this message was about
+    unanswered: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def clean_text(text: object, max_chars: int) -> str:
+    """Control characters dropped, whitespace collapsed, at most ``max_chars`` characters."""
+    if not isinstance(text, str):
+        return ""
+    kept = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
+                   for ch in text[: max_chars * 2])
+    return " ".join(kept.split())[:max_chars]
+
+
+def readable(text: str) -> bool:
+    """Something to classify: a letter, a digit or a pictograph (emoji)."""
+    return any(ch.isalnum() or unicodedata.category(ch) == "So" for ch in text)
+
+
+class ChatEngine:
+    def __init__(self, *, history, retriever, intents, reader, settings: Settings,
+                 reuse_vector: bool = True):
+        self.history = history
+        self.retriever = retriever
+        self.intents = intents
+        self.reader = reader
+        self.settings = settings
+        self.faq = FaqMatcher(retriever.search_faq, settings.faq_threshold)
+        # features-mode intents read the retrieval embedding when the encoders agree
+        self.reuse_vector = reuse_vector and intents.uses_embeddings
+
+    def warm_up(self) -> None:
+        self.retriever.warm_up()
+        self.intents.warm_up()
+        self.reader.warm_up()
+
+    # ---------------------------------------------------------------- conversations
+
+    def start(self, channel: str, user: str, name: str | None = None) -> int:
+        """The id of the user's current conversation (a new one after the last ended)."""
+        return self.history.current_conversation(self.history.user_id(channel, user, name)).id
+
+    def reset(self, conversation_id: int) -> int:
+        """End this conversation and start a new one for the same user."""
+        user_id = self.history.conversation(conversation_id).user_id
+        return self.history.new_conversation(user_id).id
+
+    def hand_off(self, conversation_id: int, reason: str | None = None) -> None:
+        self.history.open_handoff(conversation_id, reason)
+
+    def release(self, conversation_id: int, by: str | None = None) -> bool:
+        return self.history.release(conversation_id, by)
+
+    def feedback(self, message_id: int, helpful: bool, comment: str | None = None) -> None:
+        self.history.add_feedback(message_id, 1 if helpful else -1, comment)
+
+    # ---------------------------------------------------------------- the cascade
+
+    def respond(self, conversation_id: int, text: str) -> Reply:
+        started = perf_counter()
+        raw = text if isinstance(text, str) else ""
+        user_message = self.history.add_message(conversation_id, "in", raw)
+        try:
+            outcome = self._decide(conversation_id, raw)
+        except Exception:  # a failing model or index must not lose the conversation
+            log.exception("reply to message %s failed", user_message)
+            outcome = _Outcome("error", ERROR)
+        latency = (perf_counter() - started) * 1000
+        sources = [asdict(s) for s in outcome.sources]
+        bot_message = self.history.add_message(
+            conversation_id, "out", outcome.text, reply_to=user_message,
+            intent=outcome.intent, confidence=outcome.confidence, kind=outcome.kind,
+            score=outcome.score, latency_ms=latency, topic=outcome.topic, sources=sources)
+        self.history.update_message(user_message, intent=outcome.intent,
+                                    confidence=outcome.confidence, kind=outcome.kind,
+                                    topic=outcome.topic)
+        if outcome.unanswered:
+            self.history.add_unanswered(conversation_id, user_message,
+                                        outcome.topic or raw, outcome.score)
+        if outcome.kind == "handoff":
+            self.history.open_handoff(conversation_id, reason=raw[:500])
+        elif outcome.kind == "end":
+            self.history.set_status(conversation_id, "ended")
+        return Reply(outcome.text, outcome.kind, conversation_id, bot_message, user_message,
+                     outcome.intent, outcome.confidence, outcome.answer, outcome.score,
+                     outcome.sources, round(latency, 2))
+
+    def _decide(self, conversation_id: int, raw: str) -> _Outcome:
+        if self.history.conversation(conversation_id).status == "handed_off":
+            return _Outcome("handed_off", "")
+        text = clean_text(raw, self.settings.max_message_chars)
+        if not readable(text):
+            return _Outcome("invalid", INVALID)
+        vector = self.retriever.embed(prepare(text))
+        prediction = (self.intents.predict_vector(vector) if self.reuse_vector
+                      else self.intents.predict(text))
+        seen = {"intent": prediction.intent, "confidence": round(prediction.confidence, 4)}
+        previous = self.history.messages(conversation_id, limit=2 * self.settings.follow_up_turns
+                                         + 2)[:-1]  # the last one is this message
+        topic = next((m.topic for m in reversed(previous) if m.direction == "in" and m.topic),
+                     None)
+        last_reply = next((m for m in reversed(previous) if m.direction == "out"), None)
+        action = prediction.action
+        follow_up = topic is not None and is_follow_up(text)
+
+        if follow_up and action in ("template", "context") and prediction.confidence < 0.5:
+            action = "answer"  # "and Team?" after a question: unsure small talk is a follow-up
+        if action == "handoff":
+            return _Outcome("handoff", HANDOFF, **seen)
+        if action == "end":
+            return _Outcome("end", self._template(prediction.intent, conversation_id)
+                            or GOODBYE, **seen)
+        if action == "template":
+            return _Outcome("template", self._template(prediction.intent, conversation_id)
+                            or AFFIRM, **seen)
+        if action == "context":
+            offered = last_reply is not None and last_reply.kind == "fallback"
+            if offered and prediction.intent == "affirm":
+                return _Outcome("handoff", HANDOFF, **seen)
+            return _Outcome("context", DENY if prediction.intent == "deny" else AFFIRM, **seen)
+        if action == "answer" or follow_up:
+            return self._knowledge(text, vector, topic if follow_up else None, seen)
+        # out of scope: answer only if the knowledge base clearly has it
+        found = self._knowledge(text, vector, None, seen)
+        if found.kind in ("answer", "faq"):
+            return found
+        return _Outcome("out_of_scope", OUT_OF_SCOPE, **seen)
+
+    def _knowledge(self, text: str, vector: np.ndarray, topic: str | None,
+                   seen: dict) -> _Outcome:
+        query = contextual_query(text, topic)
+        if topic is not None:
+            vector = self.retriever.embed(query)
+        standalone = topic or text
+        faq = self.faq.best(vector)
+        if faq is not None and faq.score >= self.settings.faq_threshold:
+            source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
+                            snippet=faq.question, source=faq.source, score=faq.score)
+            return _Outcome("faq", faq.answer, answer=faq.answer, score=round(faq.score, 4),
+                            sources=(source,), topic=standalone, **seen)
+        hits = self.retriever.search(vector, self.settings.top_k)
+        result = self.reader.read(query, hits, top_k=3)
+        best = result.best
+        if best is None or result.abstained or best.fused_score < self.settings.answer_threshold:
+            score = round(best.fused_score, 4) if best is not None else None
+            return _Outcome("fallback", DONT_KNOW, score=score, topic=standalone,
+                            unanswered=True, **seen)
+        sources = tuple(_source(hits[i], best.start, best.end) if i == best.passage_index
+                        else _source(hits[i]) for i in (best.passage_index, *best.also_in))
+        return _Outcome("answer", _answer_text(best.text, sources[0]), answer=best.text,
+                        score=round(best.fused_score, 4), sources=sources, topic=standalone,
+                        **seen)
+
+    def _template(self, intent: str, conversation_id: int) -> str | None:
+        intent_set = self.intents.intent_set
+        found = intent_set.by_name.get(intent) if intent_set else None
+        if found is None or not found.responses:
+            return None
+        turn = len(self.history.messages(conversation_id, limit=50))
+        return found.responses[(conversation_id + turn) % len(found.responses)]
+
+
+def _source(hit, start: int | None = None, end: int | None = None) -> Source:
+    text = hit.text
+    if start is None or end is None:
+        left, right = sentence_around(text, 0, 0)
+        return Source(hit.title, hit.location, text[left:right], None, hit.source,
+                      hit.passage_id, round(float(hit.score), 4), text, None)
+    left, right = sentence_around(text, start, end)
+    return Source(hit.title, hit.location, text[left:right], (start - left, end - left),
+                  hit.source, hit.passage_id, round(float(hit.score), 4), text, start)
+
+
+def _answer_text(span: str, source: Source) -> str:
+    lines = [span.strip()]
+    if source.snippet.strip() and source.snippet.strip() != span.strip():
+        lines.append(f"“{source.snippet.strip()}”")
+    lines.append(f"Source: {source.location}")
+    return "\n\n".join(lines)

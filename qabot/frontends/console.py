@@ -1,0 +1,75 @@
+"""The console front end: ``qabot chat`` (interactive) and ``qabot ask`` (one question)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from qabot.dialogue import ChatEngine, Reply
+
+CHANNEL = "console"
+HELP = """Type a question about the product. Commands:
+  /good, /bad   rate the last answer      /human   talk to a person
+  /reset        start a new conversation  /quit    leave (or Ctrl-D)"""
+
+
+def format_reply(reply: Reply, show_sources: bool = True) -> str:
+    """The reply as console text: the answer, then its sources with the answer marked."""
+    if reply.silent:
+        return "(a person from the support team will answer here; the bot stays quiet)"
+    lines = [reply.text]
+    if show_sources and reply.kind == "answer":
+        for i, source in enumerate(reply.sources, 1):
+            lines.append(f"  [{i}] {source.location}: {source.highlighted('«', '»')}")
+    return "\n".join(lines)
+
+
+def chat(engine: ChatEngine, user: str, *, read: Callable[[str], str] = input,
+         write: Callable[[str], None] = print, show_sources: bool = True) -> int:
+    """A read-reply loop until /quit or end of input. History is stored by the engine."""
+    conversation = engine.start(CHANNEL, user)
+    last: Reply | None = None
+    write(f"qabot: chatting as '{user}' (conversation {conversation}). /help for commands.")
+    while True:
+        try:
+            line = read("you> ")
+        except (EOFError, KeyboardInterrupt):
+            write("")
+            return 0
+        command = line.strip().lower()
+        if command in ("/quit", "/exit"):
+            return 0
+        if command == "/help":
+            write(HELP)
+            continue
+        if command == "/reset":
+            conversation = engine.reset(conversation)
+            write(f"bot> New conversation ({conversation}). What can I help you with?")
+            continue
+        if command == "/human":
+            engine.hand_off(conversation, reason="/human")
+            write("bot> I've asked a person from our support team to take over.")
+            continue
+        if command in ("/good", "/bad"):
+            if last is None or last.kind not in ("answer", "faq"):
+                write("bot> There is no answer to rate yet.")
+            else:
+                engine.feedback(last.message_id, helpful=command == "/good")
+                write("bot> Thanks for the feedback!")
+            continue
+        reply = engine.respond(conversation, line)
+        write("bot> " + format_reply(reply, show_sources))
+        last = reply
+        if reply.kind == "end":
+            conversation = engine.start(CHANNEL, user)
+
+
+def ask(engine: ChatEngine, question: str, user: str, *, as_json: bool = False,
+        write: Callable[[str], None] = print) -> int:
+    """Answer one question (stored in the user's console conversation)."""
+    reply = engine.respond(engine.start(CHANNEL, user), question)
+    if as_json:
+        write(json.dumps(reply.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        write(format_reply(reply))
+    return 0

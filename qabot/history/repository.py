@@ -1,0 +1,412 @@
+"""History: the one place that reads and writes conversation history.
+
+Any SQLAlchemy URL works; SQLite (the default) gets foreign keys and WAL switched on. The schema
+is brought to the latest Alembic revision on ``open``. Methods take and return plain ids and
+frozen dataclasses, never ORM objects, so callers never hold a session.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from qabot.errors import QabotError
+from qabot.history.models import (
+    Conversation,
+    Feedback,
+    Handoff,
+    Message,
+    Unanswered,
+    User,
+    utcnow,
+)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class HistoryError(QabotError):
+    """The history database cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    id: int
+    user_id: int
+    status: str  # open | handed_off | ended
+    started_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    direction: str  # in | out
+    text: str
+    created_at: datetime
+    intent: str | None = None
+    confidence: float | None = None
+    kind: str | None = None
+    score: float | None = None
+    latency_ms: float | None = None
+    topic: str | None = None
+    reply_to: int | None = None
+    sources: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnansweredQuestion:
+    id: int
+    conversation_id: int
+    question: str
+    best_score: float | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RatedAnswer:
+    """A bot answer with the user's rating and the question it answered."""
+
+    message_id: int
+    question: str  # the topic the answer was retrieved for (the standalone question)
+    answer: StoredMessage
+    value: int
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class HistoryStats:
+    users: int
+    conversations: int
+    messages_in: int
+    answered: int  # replies of kind answer or faq
+    unanswered: int
+    handoffs: int
+    feedback_up: int
+    feedback_down: int
+
+    @property
+    def answer_rate(self) -> float:
+        asked = self.answered + self.unanswered
+        return self.answered / asked if asked else 0.0
+
+
+def _message(row: Message) -> StoredMessage:
+    sources = tuple(json.loads(row.sources_json)) if row.sources_json else ()
+    return StoredMessage(row.id, row.conversation_id, row.direction, row.text, row.created_at,
+                         row.intent, row.confidence, row.kind, row.score, row.latency_ms,
+                         row.topic, row.reply_to, sources)
+
+
+def _conversation(row: Conversation) -> ConversationInfo:
+    return ConversationInfo(row.id, row.user_id, row.status, row.started_at, row.updated_at)
+
+
+class History:
+    """Conversation history over one database URL."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._engine: Engine | None = None
+        self._sessions: sessionmaker | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(cls, url: str) -> History:
+        """Connect and bring the schema to the latest revision."""
+        history = cls(url)
+        history.upgrade()
+        return history
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = _create_engine(self.url)
+            self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        return self._engine
+
+    def upgrade(self) -> None:
+        """Apply every Alembic migration not yet applied (creates the schema on a new DB)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise HistoryError(f"cannot open the history database {self._safe_url()}: "
+                               f"{reason}") from None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _safe_url(self) -> str:
+        try:
+            return make_url(self.url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return "(invalid URL)"
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        self.engine  # noqa: B018  (creates the sessionmaker)
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # ---------------------------------------------------------------- users, conversations
+
+    def user_id(self, channel: str, external_id: str, name: str | None = None) -> int:
+        """The user's id, created on first sight."""
+        with self._session() as s:
+            row = s.scalar(select(User).where(User.channel == channel,
+                                              User.external_id == str(external_id)))
+            if row is None:
+                row = User(channel=channel, external_id=str(external_id), name=name)
+                s.add(row)
+                s.flush()
+            elif name and row.name != name:
+                row.name = name
+            return row.id
+
+    def current_conversation(self, user_id: int) -> ConversationInfo:
+        """The user's latest conversation unless it ended; else a new one."""
+        with self._session() as s:
+            row = s.scalar(select(Conversation).where(Conversation.user_id == user_id)
+                           .order_by(Conversation.id.desc()).limit(1))
+            if row is None or row.status == "ended":
+                row = Conversation(user_id=user_id)
+                s.add(row)
+                s.flush()
+            return _conversation(row)
+
+    def new_conversation(self, user_id: int) -> ConversationInfo:
+        """End the user's open conversation (if any) and start a new one."""
+        with self._session() as s:
+            s.execute(update(Conversation).where(Conversation.user_id == user_id,
+                                                 Conversation.status == "open")
+                      .values(status="ended"))
+            row = Conversation(user_id=user_id)
+            s.add(row)
+            s.flush()
+            return _conversation(row)
+
+    def conversation(self, conversation_id: int) -> ConversationInfo:
+        with self._session() as s:
+            row = s.get(Conversation, conversation_id)
+            if row is None:
+                raise HistoryError(f"no conversation {conversation_id}")
+            return _conversation(row)
+
+    def set_status(self, conversation_id: int, status: str) -> None:
+        with self._session() as s:
+            s.execute(update(Conversation).where(Conversation.id == conversation_id)
+                      .values(status=status, updated_at=utcnow()))
+
+    # ---------------------------------------------------------------- messages
+
+    def add_message(self, conversation_id: int, direction: str, text: str, *,
+                    reply_to: int | None = None, intent: str | None = None,
+                    confidence: float | None = None, kind: str | None = None,
+                    score: float | None = None, latency_ms: float | None = None,
+                    topic: str | None = None, sources: list[dict] | None = None) -> int:
+        with self._session() as s:
+            row = Message(conversation_id=conversation_id, direction=direction,
+                          text=_storable(text), reply_to=reply_to, intent=intent,
+                          confidence=confidence, kind=kind, score=score,
+                          latency_ms=latency_ms, topic=_storable(topic) if topic else None,
+                          sources_json=json.dumps(sources, ensure_ascii=False)
+                          if sources else None)
+            s.add(row)
+            s.execute(update(Conversation).where(Conversation.id == conversation_id)
+                      .values(updated_at=utcnow()))
+            s.flush()
+            return row.id
+
+    def update_message(self, message_id: int, **values) -> None:
+        """Fill in fields known only after the reply (intent, topic, ...)."""
+        if "sources" in values:
+            values["sources_json"] = json.dumps(values.pop("sources"), ensure_ascii=False)
+        with self._session() as s:
+            s.execute(update(Message).where(Message.id == message_id).values(**values))
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        with self._session() as s:
+            row = s.get(Message, message_id)
+            return _message(row) if row else None
+
+    def messages(self, conversation_id: int, limit: int | None = None) -> list[StoredMessage]:
+        """The conversation's messages, oldest first (the last ``limit`` of them)."""
+        with self._session() as s:
+            query = (select(Message).where(Message.conversation_id == conversation_id)
+                     .order_by(Message.id.desc()))
+            if limit:
+                query = query.limit(limit)
+            return [_message(r) for r in reversed(s.scalars(query).all())]
+
+    # ---------------------------------------------------------------- feedback, unanswered
+
+    def add_feedback(self, message_id: int, value: int, comment: str | None = None) -> int:
+        if value not in (1, -1):
+            raise HistoryError(f"feedback value must be +1 or -1, got {value!r}")
+        with self._session() as s:
+            target = s.get(Message, message_id)
+            if target is None or target.direction != "out":
+                raise HistoryError(f"no bot message {message_id} to rate")
+            row = Feedback(message_id=message_id, value=value, comment=comment)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def add_unanswered(self, conversation_id: int, message_id: int, question: str,
+                       best_score: float | None) -> None:
+        with self._session() as s:
+            s.add(Unanswered(conversation_id=conversation_id, message_id=message_id,
+                             question=_storable(question), best_score=best_score))
+
+    def unanswered(self, limit: int | None = None) -> list[UnansweredQuestion]:
+        with self._session() as s:
+            query = select(Unanswered).order_by(Unanswered.id.desc())
+            if limit:
+                query = query.limit(limit)
+            return [UnansweredQuestion(r.id, r.conversation_id, r.question, r.best_score,
+                                       r.created_at) for r in s.scalars(query)]
+
+    def rated_answers(self, value: int | None = 1) -> list[RatedAnswer]:
+        """Bot answers users rated (``value`` +1, -1 or None for both), oldest first."""
+        with self._session() as s:
+            query = (select(Feedback, Message).join(Message, Feedback.message_id == Message.id)
+                     .order_by(Feedback.id))
+            if value is not None:
+                query = query.where(Feedback.value == value)
+            out = []
+            for feedback, message in s.execute(query):
+                question = message.topic
+                if question is None and message.reply_to is not None:
+                    asked = s.get(Message, message.reply_to)
+                    question = asked.text if asked else ""
+                out.append(RatedAnswer(message.id, question or "", _message(message),
+                                       feedback.value, feedback.comment))
+            return out
+
+    # ---------------------------------------------------------------- handoffs
+
+    def open_handoff(self, conversation_id: int, reason: str | None = None) -> None:
+        with self._session() as s:
+            s.add(Handoff(conversation_id=conversation_id, reason=reason))
+            s.execute(update(Conversation).where(Conversation.id == conversation_id)
+                      .values(status="handed_off", updated_at=utcnow()))
+
+    def release(self, conversation_id: int, by: str | None = None) -> bool:
+        """Give a handed-off conversation back to the bot; False if it was not handed off."""
+        with self._session() as s:
+            row = s.get(Conversation, conversation_id)
+            if row is None or row.status != "handed_off":
+                return False
+            row.status = "open"
+            row.updated_at = utcnow()
+            s.execute(update(Handoff).where(Handoff.conversation_id == conversation_id,
+                                            Handoff.released_at.is_(None))
+                      .values(released_at=utcnow(), released_by=by))
+            return True
+
+    # ---------------------------------------------------------------- retention
+
+    def purge(self, older_than: timedelta) -> int:
+        """Delete conversations not touched for ``older_than``; returns how many."""
+        cutoff = utcnow() - older_than
+        with self._session() as s:
+            ids = s.scalars(select(Conversation.id).where(Conversation.updated_at < cutoff)).all()
+            _delete_conversations(s, ids)
+            s.execute(delete(User).where(~User.conversations.any()))
+            return len(ids)
+
+    def forget_user(self, channel: str, external_id: str) -> int:
+        """Delete the user and all their history; returns the conversations deleted."""
+        with self._session() as s:
+            user = s.scalar(select(User).where(User.channel == channel,
+                                               User.external_id == str(external_id)))
+            if user is None:
+                return 0
+            ids = s.scalars(select(Conversation.id).where(Conversation.user_id == user.id)).all()
+            _delete_conversations(s, ids)
+            s.execute(delete(User).where(User.id == user.id))
+            return len(ids)
+
+    def stats(self) -> HistoryStats:
+        with self._session() as s:
+            def count(query) -> int:
+                return int(s.scalar(query) or 0)
+
+            return HistoryStats(
+                users=count(select(func.count(User.id))),
+                conversations=count(select(func.count(Conversation.id))),
+                messages_in=count(select(func.count(Message.id))
+                                  .where(Message.direction == "in")),
+                answered=count(select(func.count(Message.id))
+                               .where(Message.direction == "out",
+                                      Message.kind.in_(("answer", "faq")))),
+                unanswered=count(select(func.count(Unanswered.id))),
+                handoffs=count(select(func.count(Handoff.id))),
+                feedback_up=count(select(func.count(Feedback.id)).where(Feedback.value == 1)),
+                feedback_down=count(select(func.count(Feedback.id))
+                                    .where(Feedback.value == -1)),
+            )
+
+
+def _delete_conversations(s: Session, ids) -> None:
+    """Children first, so it works with or without ON DELETE CASCADE support."""
+    if not ids:
+        return
+    message_ids = select(Message.id).where(Message.conversation_id.in_(ids))
+    s.execute(delete(Feedback).where(Feedback.message_id.in_(message_ids)))
+    s.execute(delete(Unanswered).where(Unanswered.conversation_id.in_(ids)))
+    s.execute(delete(Handoff).where(Handoff.conversation_id.in_(ids)))
+    s.execute(update(Message).where(Message.conversation_id.in_(ids)).values(reply_to=None))
+    s.execute(delete(Message).where(Message.conversation_id.in_(ids)))
+    s.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL; everything else is kept as sent."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise HistoryError(f"invalid database URL {url!r} (e.g. sqlite:///path/history.sqlite "
+                           "or postgresql+psycopg://user@host/db)") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except (ArgumentError, ModuleNotFoundError) as exc:
+        raise HistoryError(f"cannot use database URL {make_url(url).render_as_string()}: "
+                           f"{exc}") from None

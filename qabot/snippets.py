@@ -1,0 +1,48 @@
+"""Pure text helpers for answers: the sentence around a span, and highlighting."""
+
+from __future__ import annotations
+
+import re
+
+# a sentence ends at . ! ? (followed by space or end), or at a line break
+_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9*])|\n+")
+
+
+def sentence_around(text: str, start: int, end: int, max_chars: int = 400) -> tuple[int, int]:
+    """Character offsets of the sentence(s) of ``text`` that contain ``text[start:end]``,
+    trimmed of surrounding whitespace and list/heading markup, at most ``max_chars`` long
+    (then a window centred on the span)."""
+    start, end = max(0, start), min(len(text), max(start, end))
+    left, right = 0, len(text)
+    for m in _BOUNDARY.finditer(text):
+        if m.end() <= start:
+            left = m.end()
+        elif m.start() >= end:
+            right = m.start()
+            break
+    while left < start and text[left] in " \t-*#>|1234567890.":
+        if text[left].isdigit() and not re.match(r"\d+[.)]\s", text[left:]):
+            break
+        left += 1
+    while right > end and text[right - 1].isspace():
+        right -= 1
+    if right - left > max_chars:
+        half = max(0, (max_chars - (end - start)) // 2)
+        left, right = max(left, start - half), min(right, end + half)
+    return left, right
+
+
+def highlight(text: str, start: int, end: int, before: str = "**", after: str = "**") -> str:
+    """``text`` with ``text[start:end]`` wrapped in the markers."""
+    if not 0 <= start < end <= len(text):
+        return text
+    return f"{text[:start]}{before}{text[start:end]}{after}{text[end:]}"
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """At most ``limit`` characters, cut at a word boundary with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut + " …"

@@ -1,0 +1,58 @@
+"""Settings: defaults < TOML file < QABOT_* env vars < explicit overrides; clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qabot.config import Settings, load_settings
+from qabot.errors import InvalidSettingError
+
+
+def test_defaults_without_file_or_env():
+    s = load_settings(env={})
+    assert s == Settings()
+    assert s.index_dir == Path(".qabot/index") and s.top_k == 5 and s.telegram_token is None
+
+
+def test_file_then_env_then_overrides(tmp_path):
+    toml = tmp_path / "qabot.toml"
+    toml.write_text('top_k = 3\nfaq_threshold = 0.7\n[qabot]\nindex_dir = "/srv/index"\n'
+                    'telegram_admin_ids = [1, 2]\n')
+    s = load_settings(toml, env={"QABOT_TOP_K": "8", "QABOT_TELEGRAM_TOKEN": "123:abc",
+                                 "QABOT_TELEGRAM_OPERATOR_CHAT": "-100"})
+    assert (s.top_k, s.faq_threshold, s.index_dir) == (8, 0.7, Path("/srv/index"))
+    assert s.telegram_admin_ids == (1, 2) and s.telegram_operator_chat == -100
+    assert "123:abc" not in repr(s)  # the token never shows in logs or errors
+    s = load_settings(env={"QABOT_CONFIG": str(toml), "QABOT_TELEGRAM_ADMIN_IDS": "5, 6"},
+                      top_k=2, index_dir=None)
+    assert (s.top_k, s.index_dir, s.telegram_admin_ids) == (2, Path("/srv/index"), (5, 6))
+    assert load_settings(env={"QABOT_INTENT_THRESHOLD": ""}).intent_threshold is None
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"QABOT_TOP_K": "many"}, "QABOT_TOP_K: expected int, got 'many'"),
+    ({"QABOT_TOP_K": "0"}, "QABOT_TOP_K: expected an integer from 1 to 50, got 0"),
+    ({"QABOT_FAQ_THRESHOLD": "high"}, "QABOT_FAQ_THRESHOLD: expected float, got 'high'"),
+    ({"QABOT_READER_PRECISION": "fp8"}, "QABOT_READER_PRECISION: expected one of auto"),
+    ({"QABOT_TELEGRAM_ADMIN_IDS": "1,x"}, "QABOT_TELEGRAM_ADMIN_IDS: expected a list of"),
+    ({"QABOT_DATABASE_URL": "history.db"}, "QABOT_DATABASE_URL: expected an SQLAlchemy URL"),
+    ({"QABOT_CONFIG": "/nonexistent/qabot.toml"}, "config file not found"),
+])
+def test_invalid_values_name_the_setting(env, message):
+    with pytest.raises(InvalidSettingError, match=message.replace("(", r"\(")):
+        load_settings(env=env)
+
+
+def test_bad_files(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("top_k = = 3")
+    with pytest.raises(InvalidSettingError, match="not valid TOML"):
+        load_settings(bad, env={})
+    bad.write_text("topk = 3")
+    with pytest.raises(InvalidSettingError, match="unknown setting 'topk'"):
+        load_settings(bad, env={})
+    bad.write_text('top_k = "3.5"')
+    with pytest.raises(InvalidSettingError, match="top_k: expected int"):
+        load_settings(bad, env={})

@@ -1,0 +1,106 @@
+"""The console front end and the chat/history/export commands of the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from qabot import cli
+from qabot.frontends import console
+from qabot.history import History
+
+
+def _script(lines):
+    it = iter(lines)
+
+    def read(prompt: str) -> str:
+        try:
+            return next(it)
+        except StopIteration:
+            raise EOFError from None
+    return read
+
+
+def test_chat_loop_commands_and_history(make_engine):
+    engine = make_engine()
+    out: list[str] = []
+    code = console.chat(engine, "zoe", write=out.append, read=_script([
+        "/help", "hello", "/good", "When can annual payments be refunded?", "/good",
+        "/reset", "/human", "anything?", "/quit", "never read"]))
+    text = "\n".join(out)
+    assert code == 0
+    assert "/reset" in out[1]  # the help text
+    assert "There is no answer to rate yet." in text  # a greeting is not rated
+    assert "30 days" in text and "[1] refunds.md: " in text and "«30 days»" in text
+    assert "Thanks for the feedback!" in text
+    assert "New conversation" in text and "a person from our support team" in text
+    assert "the bot stays quiet" in text
+    assert engine.history.stats().feedback_up == 1
+    (rated,) = engine.history.rated_answers()
+    assert rated.answer.text.startswith("30 days")
+
+
+def test_chat_ends_cleanly_at_end_of_input(make_engine):
+    out: list[str] = []
+    assert console.chat(make_engine(), "yan", write=out.append, read=_script(["bye"])) == 0
+    assert out[-1] == ""
+
+
+def test_ask_json(make_engine):
+    out: list[str] = []
+    console.ask(make_engine(), "Can I pay with PayPal?", "xi", as_json=True, write=out.append)
+    reply = json.loads(out[0])
+    assert reply["kind"] == "faq" and reply["answer"] == "Yes. We accept PayPal and cards."
+    assert reply["sources"][0]["source"] == "faq.csv"
+
+
+@pytest.fixture
+def filled_db(tmp_path, make_engine):
+    engine = make_engine()
+    conv = engine.start("console", "wes")
+    answer = engine.respond(conv, "When can annual payments be refunded?")
+    engine.feedback(answer.message_id, helpful=True)
+    engine.respond(conv, "Who founded the company originally?")  # unanswered
+    return f"sqlite:///{tmp_path / 'history.sqlite'}"
+
+
+def test_history_and_export_commands(filled_db, tmp_path, capsys):
+    assert cli.main(["history", "stats", "--json", "--db", filled_db]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["answered"], stats["unanswered"], stats["feedback_up"]) == (1, 1, 1)
+    assert stats["answer_rate"] == 0.5
+    assert cli.main(["history", "unanswered", "--db", filled_db]) == 0
+    assert "Who founded the company originally?" in capsys.readouterr().out
+    out = tmp_path / "out" / "feedback.json"
+    assert cli.main(["export", "feedback", "--format", "squad", "--out", str(out),
+                     "--unanswered", str(tmp_path / "u.csv"), "--db", filled_db]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 1 questions" in printed and "wrote 1 unanswered" in printed
+    qa = json.loads(out.read_text())["data"][0]["paragraphs"][0]["qas"][0]
+    assert qa["answers"][0]["text"] == "30 days"
+    assert cli.main(["history", "purge", "--older-than", "30d", "--db", filled_db]) == 0
+    assert "deleted 0 conversations" in capsys.readouterr().out
+    assert cli.main(["history", "forget", "--user", "wes", "--db", filled_db]) == 0
+    assert "deleted user console:wes and 1 conversations" in capsys.readouterr().out
+    assert History.open(filled_db).stats().conversations == 0
+
+
+def test_cli_errors(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["history", "purge", "--older-than", "soon"])
+    assert exit_info.value.code == 2
+    assert "expected an age such as 90d" in capsys.readouterr().err
+    monkeypatch.setenv("QABOT_TOP_K", "lots")
+    assert cli.main(["ask", "hi", "--index", str(tmp_path)]) == 1
+    assert "QABOT_TOP_K: expected int, got 'lots'" in capsys.readouterr().err
+    monkeypatch.delenv("QABOT_TOP_K")
+    assert cli.main(["ask", "hi", "--index", str(tmp_path / "none")]) == 1
+    assert "no index at" in capsys.readouterr().err
+
+
+def test_parse_age():
+    assert cli.parse_age("90d") == timedelta(days=90)
+    assert cli.parse_age(" 2w ") == timedelta(weeks=2)
+    assert cli.parse_age("12h") == timedelta(hours=12)

@@ -1,0 +1,47 @@
+"""Pure helpers of the engine: follow-up detection and answer snippets."""
+
+from __future__ import annotations
+
+import pytest
+
+from qabot.followup import contextual_query, is_follow_up
+from qabot.snippets import highlight, sentence_around, shorten
+
+
+@pytest.mark.parametrize("text", ["and how much does it cost?", "what about on Android?",
+                                  "And Team?", "is it free?", "on iPad?", "how about the web app",
+                                  "what if I lose my phone?", "does that work offline?"])
+def test_follow_ups(text):
+    assert is_follow_up(text)
+
+
+@pytest.mark.parametrize("text", ["How do I enable offline mode on Android?", "",
+                                  "How many devices can I use on the Free plan?",
+                                  "Where can I download my invoices as PDF files?"])
+def test_standalone_questions(text):
+    assert not is_follow_up(text)
+
+
+def test_contextual_query():
+    assert contextual_query("and Team?", "How much is Pro? ") == "How much is Pro? and Team?"
+    assert contextual_query("and Team?", None) == "and Team?"
+
+
+def test_sentence_around_a_span():
+    text = ("# Free plan\n\nThe app keeps your 50 most recently opened notes. Other notes need a "
+            "connection.\n\n1. Open the notebook.\n2. Select **Make available offline**.")
+    i = text.index("50")
+    a, b = sentence_around(text, i, i + 2)
+    assert text[a:b] == "The app keeps your 50 most recently opened notes."
+    i = text.index("Make")
+    a, b = sentence_around(text, i, i + 4)
+    assert text[a:b] == "Select **Make available offline**."  # list number dropped
+    a, b = sentence_around("x" * 1000, 500, 505, max_chars=100)
+    assert b - a <= 100 and a <= 500 and b >= 505
+
+
+def test_highlight_and_shorten():
+    assert highlight("within 30 days", 7, 14, "[", "]") == "within [30 days]"
+    assert highlight("abc", 2, 9) == "abc"  # offsets out of range: unchanged
+    assert shorten("word " * 100, 20) == "word word word word …"
+    assert shorten("  short   text ") == "short text"
