@@ -24,13 +24,9 @@ install: $(STAMP)
 index: $(STAMP)
 	$(VENV)/bin/qabot-index build $(KB) --index $(INDEX)
 
-# Until the chat engine lands, `run` indexes the example knowledge base and shows retrieval.
+# Index the example knowledge base (only what changed), then talk to the bot in the terminal.
 run: index
-	@echo; echo "Passages for a question:"
-	@$(VENV)/bin/qabot-index search "How long are deleted notes kept in the trash?" --index $(INDEX) -k 3
-	@echo; echo "FAQ entries for a question:"
-	@$(VENV)/bin/qabot-index search "Can I move my notes from Evernote?" --faq --index $(INDEX) -k 2
-	@echo; echo "Ask your own: $(VENV)/bin/qabot-index search \"your question\" --index $(INDEX)"
+	$(VENV)/bin/qabot chat --index $(INDEX)
 
 test: $(STAMP)
 	$(PY) -m pytest

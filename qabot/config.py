@@ -31,8 +31,8 @@ class Settings:
     reader_precision: str | None = None  # None: the model's reader_config.json
     # the cascade's thresholds (tuned on the golden conversations, see BENCHMARKS.md)
     intent_threshold: float | None = None  # None: the model's own, chosen on validation data
-    faq_threshold: float = 0.80  # cosine similarity of the message to an FAQ question
-    answer_threshold: float = 20.0  # the reader's fused score (span + weight * retrieval)
+    faq_threshold: float = 0.75  # cosine similarity of the message to an FAQ question
+    answer_threshold: float = 15.0  # the reader's fused score (span + weight * retrieval)
     top_k: int = 5  # passages read per question
     follow_up_turns: int = 3  # user turns looked back at for a follow-up's topic
     max_message_chars: int = 2000  # longer messages are read up to here (stored whole)

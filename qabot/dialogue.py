@@ -27,7 +27,7 @@ import numpy as np
 
 from qabot.config import Settings
 from qabot.faq import FaqMatcher
-from qabot.followup import contextual_query, is_follow_up
+from qabot.followup import contextual_query, is_follow_up, starts_follow_up
 from qabot.intents.text import prepare
 from qabot.snippets import sentence_around
 
@@ -47,6 +47,7 @@ GOODBYE = "Goodbye! Come back any time."
 AFFIRM = "Okay! What would you like to know?"
 DENY = "No problem. Is there anything else I can help with?"
 ERROR = "Sorry, something went wrong on my side. Please try again in a moment."
+FAQ_CONTEXTS = 2  # nearest FAQ entries whose answers the reader also reads
 
 
 @dataclass(frozen=True)
@@ -205,8 +206,9 @@ class ChatEngine:
         last_reply = next((m for m in reversed(previous) if m.direction == "out"), None)
         action = prediction.action
         follow_up = topic is not None and is_follow_up(text)
+        asks = follow_up and (text.rstrip().endswith("?") or starts_follow_up(text))
 
-        if follow_up and action in ("template", "context") and prediction.confidence < 0.5:
+        if asks and action in ("template", "context") and prediction.confidence < 0.5:
             action = "answer"  # "and Team?" after a question: unsure small talk is a follow-up
         if action == "handoff":
             return _Outcome("handoff", HANDOFF, **seen)
@@ -222,28 +224,35 @@ class ChatEngine:
                 return _Outcome("handoff", HANDOFF, **seen)
             return _Outcome("context", DENY if prediction.intent == "deny" else AFFIRM, **seen)
         if action == "answer" or follow_up:
-            return self._knowledge(text, vector, topic if follow_up else None, seen)
+            # a follow-up asks for something else than what the last reply said
+            said = (last_reply.text.split("\n\n")[0] if follow_up and last_reply is not None
+                    and last_reply.kind in ("answer", "faq") else None)
+            return self._knowledge(text, vector, topic if follow_up else None, seen, said)
         # out of scope: answer only if the knowledge base clearly has it
-        found = self._knowledge(text, vector, None, seen)
+        found = self._knowledge(text, vector, None, seen, None)
         if found.kind in ("answer", "faq"):
             return found
         return _Outcome("out_of_scope", OUT_OF_SCOPE, **seen)
 
-    def _knowledge(self, text: str, vector: np.ndarray, topic: str | None,
-                   seen: dict) -> _Outcome:
+    def _knowledge(self, text: str, vector: np.ndarray, topic: str | None, seen: dict,
+                   said: str | None) -> _Outcome:
         query = contextual_query(text, topic)
         if topic is not None:
             vector = self.retriever.embed(query)
         standalone = topic or text
         faq = self.faq.best(vector)
-        if faq is not None and faq.score >= self.settings.faq_threshold:
+        if (faq is not None and faq.score >= self.settings.faq_threshold
+                and faq.answer != said):
             source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
                             snippet=faq.question, source=faq.source, score=faq.score)
             return _Outcome("faq", faq.answer, answer=faq.answer, score=round(faq.score, 4),
                             sources=(source,), topic=standalone, **seen)
-        hits = self.retriever.search(vector, self.settings.top_k)
+        # the curated answers of the nearest FAQ entries are read too: clean, short contexts
+        faqs = [_FaqPassage.of(h) for h in self.retriever.search_faq(vector, FAQ_CONTEXTS)]
+        hits = [*self.retriever.search(vector, self.settings.top_k), *faqs]
         result = self.reader.read(query, hits, top_k=3)
-        best = result.best
+        fresh = [a for a in result.answers if a.text.strip() != said]
+        best = fresh[0] if fresh else None
         if best is None or result.abstained or best.fused_score < self.settings.answer_threshold:
             score = round(best.fused_score, 4) if best is not None else None
             return _Outcome("fallback", DONT_KNOW, score=score, topic=standalone,
@@ -261,6 +270,23 @@ class ChatEngine:
             return None
         turn = len(self.history.messages(conversation_id, limit=50))
         return found.responses[(conversation_id + turn) % len(found.responses)]
+
+
+@dataclass(frozen=True)
+class _FaqPassage:
+    """An FAQ entry's curated answer, read as a passage."""
+
+    text: str
+    score: float
+    source: str
+    title: str
+    location: str
+    passage_id: int | None = None
+
+    @classmethod
+    def of(cls, hit) -> _FaqPassage:
+        return cls(hit.answer, float(hit.score), hit.source, hit.question,
+                   f"{hit.source}, row {hit.row}")
 
 
 def _source(hit, start: int | None = None, end: int | None = None) -> Source:
