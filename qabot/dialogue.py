@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,10 @@ from qabot.faq import FaqMatcher
 from qabot.followup import contextual_query, is_follow_up, starts_follow_up
 from qabot.intents.text import prepare
 from qabot.snippets import sentence_around
+from qabot.steps import is_how_to, steps_in
+
+if TYPE_CHECKING:  # the engine never imports SQLAlchemy; history is handed to it
+    from qabot.history.repository import StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,7 @@ AFFIRM = "Okay! What would you like to know?"
 DENY = "No problem. Is there anything else I can help with?"
 ERROR = "Sorry, something went wrong on my side. Please try again in a moment."
 FAQ_CONTEXTS = 2  # nearest FAQ entries whose answers the reader also reads
+STEPS_MIN_SIMILARITY = 0.5  # a how-to question gets the top passage's steps above this
 
 
 @dataclass(frozen=True)
@@ -225,7 +231,7 @@ class ChatEngine:
             return _Outcome("context", DENY if prediction.intent == "deny" else AFFIRM, **seen)
         if action == "answer" or follow_up:
             # a follow-up asks for something else than what the last reply said
-            said = (last_reply.text.split("\n\n")[0] if follow_up and last_reply is not None
+            said = (last_reply if follow_up and last_reply is not None
                     and last_reply.kind in ("answer", "faq") else None)
             return self._knowledge(text, vector, topic if follow_up else None, seen, said)
         # out of scope: answer only if the knowledge base clearly has it
@@ -235,14 +241,14 @@ class ChatEngine:
         return _Outcome("out_of_scope", OUT_OF_SCOPE, **seen)
 
     def _knowledge(self, text: str, vector: np.ndarray, topic: str | None, seen: dict,
-                   said: str | None) -> _Outcome:
+                   said: StoredMessage | None) -> _Outcome:
         query = contextual_query(text, topic)
         if topic is not None:
             vector = self.retriever.embed(query)
         standalone = topic or text
         faq = self.faq.best(vector)
         if (faq is not None and faq.score >= self.settings.faq_threshold
-                and faq.answer != said):
+                and not (said and faq.answer == said.text)):
             source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
                             snippet=faq.question, source=faq.source, score=faq.score)
             return _Outcome("faq", faq.answer, answer=faq.answer, score=round(faq.score, 4),
@@ -251,14 +257,19 @@ class ChatEngine:
         faqs = [_FaqPassage.of(h) for h in self.retriever.search_faq(vector, FAQ_CONTEXTS)]
         hits = [*self.retriever.search(vector, self.settings.top_k), *faqs]
         result = self.reader.read(query, hits, top_k=3)
-        fresh = [a for a in result.answers if a.text.strip() != said]
-        best = fresh[0] if fresh else None
+        fresh = [a for a in result.answers if not _repeats(a, hits[a.passage_index], said)]
+        best = _tidy(fresh[0]) if fresh else None
+        if is_how_to(text):
+            steps = _steps(hits, best, said)
+            if steps is not None:
+                return replace(steps, topic=standalone, **seen)
         if best is None or result.abstained or best.fused_score < self.settings.answer_threshold:
             score = round(best.fused_score, 4) if best is not None else None
             return _Outcome("fallback", DONT_KNOW, score=score, topic=standalone,
                             unanswered=True, **seen)
         sources = tuple(_source(hits[i], best.start, best.end) if i == best.passage_index
-                        else _source(hits[i]) for i in (best.passage_index, *best.also_in))
+                        else _source(hits[i], *_find(hits[i].text, best.text))
+                        for i in (best.passage_index, *best.also_in))
         return _Outcome("answer", _answer_text(best.text, sources[0]), answer=best.text,
                         score=round(best.fused_score, 4), sources=sources, topic=standalone,
                         **seen)
@@ -287,6 +298,54 @@ class _FaqPassage:
     def of(cls, hit) -> _FaqPassage:
         return cls(hit.answer, float(hit.score), hit.source, hit.question,
                    f"{hit.source}, row {hit.row}")
+
+
+def _steps(hits, best, said: StoredMessage | None) -> _Outcome | None:
+    """For a how-to question: the numbered steps in the reader's passage, or in the top
+    retrieved passage when it is a close match."""
+    candidates = []
+    if best is not None:
+        candidates.append((hits[best.passage_index], best.start, best.fused_score))
+    if hits and hits[0].score >= STEPS_MIN_SIMILARITY:
+        candidates.append((hits[0], None, None))
+    for hit, near, score in candidates:
+        found = steps_in(hit.text, near)
+        if found is None:
+            continue
+        start, end = found
+        steps = hit.text[start:end]
+        if said is not None and steps in said.text:
+            continue
+        source = Source(hit.title, hit.location, steps, (0, len(steps)), hit.source,
+                        hit.passage_id, round(float(hit.score), 4), hit.text, start)
+        return _Outcome("answer", f"{steps}\n\nSource: {hit.location}", answer=steps,
+                        score=round(score if score is not None else float(hit.score), 4),
+                        sources=(source,))
+    return None
+
+
+def _repeats(answer, hit, said: StoredMessage | None) -> bool:
+    """The answer is the one the last reply gave (its span, or its curated FAQ answer)."""
+    if said is None:
+        return False
+    given = said.text.split("\n\n")[0].strip() if said.kind == "answer" else said.text.strip()
+    return answer.text.strip() == given
+
+
+def _tidy(answer):
+    """Trim whitespace and stray punctuation the span picked up at its edges."""
+    text = answer.text
+    lead = len(text) - len(text.lstrip(" \t\n.,;:)]-*|"))
+    trail = len(text) - len(text.rstrip(" \t\n,;:([-*|"))
+    if lead + trail == 0 or lead + trail >= len(text):
+        return answer
+    return replace(answer, text=text[lead:len(text) - trail], start=answer.start + lead,
+                   end=answer.end - trail)
+
+
+def _find(text: str, answer: str) -> tuple[int | None, int | None]:
+    at = text.lower().find(answer.lower())
+    return (at, at + len(answer)) if at >= 0 else (None, None)
 
 
 def _source(hit, start: int | None = None, end: int | None = None) -> Source:

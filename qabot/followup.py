@@ -17,7 +17,7 @@ OPENERS = ("what about", "how about", "and what", "and how", "what if", "same fo
            "what happens if", "what happens when", "can they", "do they", "are they")
 REFERRING = {"it", "its", "it's", "that", "this", "those", "these", "they", "them", "their",
              "there", "one", "ones", "he", "she", "him", "her", "such", "same", "which"}
-SHORT = 4  # a question of at most this many words is read with its topic
+SHORT = 3  # a question of at most this many words is read with its topic
 OPENER_WORDS = 8  # an opener makes a follow-up of a question up to this long
 
 

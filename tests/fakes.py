@@ -68,6 +68,8 @@ KB = {
     "two-factor.md": "# Two-factor authentication\n\nTurn on two-factor authentication under "
                      "Settings. If you lose your phone, sign in with one of your 10 recovery "
                      "codes.\n",
+    "export.md": "# Export\n\nExport a notebook in 3 formats:\n\n1. Open the notebook.\n"
+                 "2. Select Export.\n3. Choose PDF, Markdown or HTML.\n",
     "faq.csv": "question,answer\nCan I pay with PayPal?,Yes. We accept PayPal and cards.\n",
 }
 RULES = [  # (pattern, intent, action, confidence)

@@ -159,3 +159,17 @@ def test_feedback_is_stored_against_the_reply(make_engine):
 def test_missing_index_is_a_clear_error(tmp_path):
     with pytest.raises(IndexNotFoundError, match="qabot-index build"):
         Retriever(tmp_path / "nowhere").store  # noqa: B018
+
+
+def test_how_to_questions_get_the_steps(make_engine):
+    engine = make_engine()
+    conv = engine.start("console", "kim")
+    reply = engine.respond(conv, "How do I export a notebook?")
+    steps = "1. Open the notebook.\n2. Select Export.\n3. Choose PDF, Markdown or HTML."
+    assert (reply.kind, reply.answer) == ("answer", steps)
+    assert reply.text == f"{steps}\n\nSource: export.md"
+    (source,) = reply.sources
+    assert source.context[source.answer_start:].startswith(steps)
+    # a question that is not a how-to gets the span
+    other = engine.respond(conv, "In how many formats can a notebook be exported?")
+    assert other.answer == "3 formats"

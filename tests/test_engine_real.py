@@ -21,7 +21,7 @@ FOLLOW_UPS = [
      "trash-and-restoring-notes.md"),
     ("How do webhooks work?", "and how do I verify the signature?", "webhooks.md"),
     ("Where are your data centres?", "can I choose one?", "data-centre-regions.md"),
-    ("How do I export my notes?", "what formats are available?", "export-your-notes.md"),
+    ("How do I export my notes?", "and what formats are available?", "export-your-notes.md"),
     ("how many devices on the free plan?", "and on Plus?", "device-limits.md"),
     ("Can I share a notebook with someone?", "can they edit it?",
      "sharing-and-permissions.md"),

@@ -45,3 +45,18 @@ def test_highlight_and_shorten():
     assert highlight("abc", 2, 9) == "abc"  # offsets out of range: unchanged
     assert shorten("word " * 100, 20) == "word word word word …"
     assert shorten("  short   text ") == "short text"
+
+
+def test_how_to_questions_and_their_steps():
+    from qabot.steps import is_how_to, steps_in
+
+    assert is_how_to("How do I turn on 2FA?") and is_how_to("how to export notes")
+    assert is_how_to("where do i find my invoices") and not is_how_to("What is 2FA?")
+    text = ("Intro.\n\n1. Open **Settings**.\n2. Select **Set up**.\n3. Scan the code.\n\n"
+            "Later.\n\n1. Only one item.\n\nMore.\n\n1. First\n2. Second")
+    a, b = steps_in(text)
+    assert text[a:b] == "1. Open **Settings**.\n2. Select **Set up**.\n3. Scan the code."
+    near = text.index("Second")
+    a, b = steps_in(text, near)
+    assert text[a:b] == "1. First\n2. Second"  # the list around the reader's answer
+    assert steps_in("1. Only one item.\nNo list here.") is None
