@@ -8,7 +8,10 @@
    against the baseline of the same components called bare (embed, search, read 5 passages),
    measured in the same run.
 
-Run: ``.venv/bin/python benchmarks/bench_dialogue.py`` (about 4 minutes on 2 cores).
+``--grid`` also runs the golden set over FAQ x answer thresholds: how the defaults were chosen.
+
+Run: ``.venv/bin/python benchmarks/bench_dialogue.py [--grid]`` (about 4 minutes on 2 cores,
+10 more with ``--grid``).
 Result: ``benchmarks/results/bench_dialogue.json``.
 """
 
@@ -36,6 +39,9 @@ def percentiles(ms: list[float]) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=3, help="passes over the latency questions")
+    p.add_argument("--grid", action="store_true",
+                   help="also run the golden set over a grid of FAQ and answer thresholds "
+                   "(how the defaults were chosen; about 6 more minutes)")
     args = p.parse_args()
     started = time.perf_counter()
 
@@ -62,6 +68,21 @@ def main() -> int:
     print(f"golden conversations: {summary['passed']}/{summary['turns']} turns pass "
           f"({summary['pass_rate']:.1%}); follow-ups {summary['follow_up_pass_rate']:.1%}",
           flush=True)
+
+    if args.grid:
+        grid = []
+        for faq_threshold in (0.7, 0.75, 0.8, 0.85):
+            for answer_threshold in (0.0, 15.0, 25.0):
+                settings = load_settings(
+                    env={}, index_dir=work / "index", faq_threshold=faq_threshold,
+                    answer_threshold=answer_threshold,
+                    database_url=f"sqlite:///{work / f'grid-{len(grid)}.sqlite'}")
+                s = summarize(run_golden(build_engine(settings, warm=True), golden))
+                grid.append({"faq_threshold": faq_threshold,
+                             "answer_threshold": answer_threshold,
+                             "pass_rate": s["pass_rate"], "passed": s["passed"]})
+                print(grid[-1], flush=True)
+        result["threshold_grid"] = grid
 
     questions = [t.user for c in golden for t in c.turns
                  if not t.follow_up and set(t.kinds) & {"answer", "faq"}]

@@ -161,6 +161,10 @@ class ChatEngine:
     def release(self, conversation_id: int, by: str | None = None) -> bool:
         return self.history.release(conversation_id, by)
 
+    def forget(self, channel: str, user: str) -> int:
+        """Delete a user's whole history (their right to erasure); returns conversations."""
+        return self.history.forget_user(channel, user)
+
     def feedback(self, message_id: int, helpful: bool, comment: str | None = None) -> None:
         self.history.add_feedback(message_id, 1 if helpful else -1, comment)
 

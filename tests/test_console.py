@@ -42,6 +42,16 @@ def test_chat_loop_commands_and_history(make_engine):
     assert rated.answer.text.startswith("30 days")
 
 
+def test_forget_deletes_my_history(make_engine):
+    engine = make_engine()
+    out: list[str] = []
+    console.chat(engine, "una", write=out.append,
+                 read=_script(["hello", "When can annual payments be refunded?", "/forget"]))
+    assert out[-2] == "bot> Your conversation history has been deleted."
+    stats = engine.history.stats()
+    assert (stats.messages_in, stats.conversations) == (0, 1)  # only the fresh, empty one
+
+
 def test_chat_ends_cleanly_at_end_of_input(make_engine):
     out: list[str] = []
     assert console.chat(make_engine(), "yan", write=out.append, read=_script(["bye"])) == 0

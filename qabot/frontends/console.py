@@ -10,7 +10,8 @@ from qabot.dialogue import ChatEngine, Reply
 CHANNEL = "console"
 HELP = """Type a question about the product. Commands:
   /good, /bad   rate the last answer      /human   talk to a person
-  /reset        start a new conversation  /quit    leave (or Ctrl-D)"""
+  /reset        start a new conversation  /forget  delete my history
+  /quit         leave (or Ctrl-D)"""
 
 
 def format_reply(reply: Reply, show_sources: bool = True) -> str:
@@ -45,6 +46,11 @@ def chat(engine: ChatEngine, user: str, *, read: Callable[[str], str] = input,
         if command == "/reset":
             conversation = engine.reset(conversation)
             write(f"bot> New conversation ({conversation}). What can I help you with?")
+            continue
+        if command == "/forget":
+            engine.forget(CHANNEL, user)
+            conversation = engine.start(CHANNEL, user)
+            write("bot> Your conversation history has been deleted.")
             continue
         if command == "/human":
             engine.hand_off(conversation, reason="/human")
