@@ -19,6 +19,7 @@ stores the reply with how it was made, and returns a typed ``Reply``:
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from time import perf_counter
@@ -53,7 +54,8 @@ AFFIRM = "Okay! What would you like to know?"
 DENY = "No problem. Is there anything else I can help with?"
 ERROR = "Sorry, something went wrong on my side. Please try again in a moment."
 FAQ_CONTEXTS = 2  # nearest FAQ entries whose answers the reader also reads
-STEPS_MIN_SIMILARITY = 0.5  # a how-to question gets the top passage's steps above this
+STEPS_PASSAGES = 3  # a how-to question gets the steps of one of the top three passages ...
+STEPS_MIN_SIMILARITY = 0.5  # ... that is at least this similar to the question
 
 
 @dataclass(frozen=True)
@@ -271,9 +273,9 @@ class ChatEngine:
             score = round(best.fused_score, 4) if best is not None else None
             return _Outcome("fallback", DONT_KNOW, score=score, topic=standalone,
                             unanswered=True, **seen)
-        sources = tuple(_source(hits[i], best.start, best.end) if i == best.passage_index
-                        else _source(hits[i], *_find(hits[i].text, best.text))
-                        for i in (best.passage_index, *best.also_in))
+        also = [(i, _find(hits[i].text, best.text)) for i in best.also_in]
+        sources = (_source(hits[best.passage_index], best.start, best.end),
+                   *(_source(hits[i], *at) for i, at in also if at is not None))
         return _Outcome("answer", _answer_text(best.text, sources[0]), answer=best.text,
                         score=round(best.fused_score, 4), sources=sources, topic=standalone,
                         **seen)
@@ -305,14 +307,13 @@ class _FaqPassage:
 
 
 def _steps(hits, best, said: StoredMessage | None) -> _Outcome | None:
-    """For a how-to question: the numbered steps in the reader's passage, or in the top
-    retrieved passage when it is a close match."""
-    candidates = []
-    if best is not None:
-        candidates.append((hits[best.passage_index], best.start, best.fused_score))
-    if hits and hits[0].score >= STEPS_MIN_SIMILARITY:
-        candidates.append((hits[0], None, None))
-    for hit, near, score in candidates:
+    """For a how-to question: the numbered steps of the best-ranked close passage (of the top
+    three retrieved) that has them; the list around the reader's answer where there are
+    several."""
+    for rank, hit in enumerate(hits[:STEPS_PASSAGES]):
+        if hit.score < STEPS_MIN_SIMILARITY:
+            break
+        near = best.start if best is not None and best.passage_index == rank else None
         found = steps_in(hit.text, near)
         if found is None:
             continue
@@ -322,9 +323,9 @@ def _steps(hits, best, said: StoredMessage | None) -> _Outcome | None:
             continue
         source = Source(hit.title, hit.location, steps, (0, len(steps)), hit.source,
                         hit.passage_id, round(float(hit.score), 4), hit.text, start)
+        score = best.fused_score if near is not None else float(hit.score)
         return _Outcome("answer", f"{steps}\n\nSource: {hit.location}", answer=steps,
-                        score=round(score if score is not None else float(hit.score), 4),
-                        sources=(source,))
+                        score=round(score, 4), sources=(source,))
     return None
 
 
@@ -347,9 +348,14 @@ def _tidy(answer):
                    end=answer.end - trail)
 
 
-def _find(text: str, answer: str) -> tuple[int | None, int | None]:
-    at = text.lower().find(answer.lower())
-    return (at, at + len(answer)) if at >= 0 else (None, None)
+def _find(text: str, answer: str) -> tuple[int, int] | None:
+    """Where ``answer`` occurs in ``text`` as whole words, outside list numbering."""
+    for m in re.finditer(re.escape(answer), text, re.IGNORECASE):
+        a, b = m.span()
+        if (a == 0 or not text[a - 1].isalnum()) and (b == len(text) or not text[b].isalnum()) \
+                and not re.match(r"[.)]\s", text[b:b + 2]):
+            return a, b
+    return None
 
 
 def _source(hit, start: int | None = None, end: int | None = None) -> Source:

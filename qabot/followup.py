@@ -16,7 +16,7 @@ OPENERS = ("what about", "how about", "and what", "and how", "what if", "same fo
            "why is that", "where is that", "where is it", "is there one", "in that case",
            "what happens if", "what happens when", "can they", "do they", "are they")
 REFERRING = {"it", "its", "it's", "that", "this", "those", "these", "they", "them", "their",
-             "there", "one", "ones", "he", "she", "him", "her", "such", "same", "which"}
+             "one", "ones", "he", "she", "him", "her", "such", "same"}
 SHORT = 3  # a question of at most this many words is read with its topic
 OPENER_WORDS = 8  # an opener makes a follow-up of a question up to this long
 

@@ -21,7 +21,9 @@ def format_reply(reply: Reply, show_sources: bool = True) -> str:
     lines = [reply.text]
     if show_sources and reply.kind == "answer":
         for i, source in enumerate(reply.sources, 1):
-            lines.append(f"  [{i}] {source.location}: {source.highlighted('«', '»')}")
+            whole = source.highlight == (0, len(source.snippet))  # the steps themselves
+            lines.append(f"  [{i}] {source.location}" if whole
+                         else f"  [{i}] {source.location}: {source.highlighted('«', '»')}")
     return "\n".join(lines)
 
 
