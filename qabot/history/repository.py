@@ -258,6 +258,22 @@ class History:
                 query = query.limit(limit)
             return [_message(r) for r in reversed(s.scalars(query).all())]
 
+    def owner_of_message(self, message_id: int) -> tuple[str, str] | None:
+        """(channel, external user id) of the conversation a message belongs to."""
+        with self._session() as s:
+            row = s.execute(select(User.channel, User.external_id)
+                            .join(Conversation, Conversation.user_id == User.id)
+                            .join(Message, Message.conversation_id == Conversation.id)
+                            .where(Message.id == message_id)).first()
+            return (row[0], row[1]) if row else None
+
+    def owner_of_conversation(self, conversation_id: int) -> tuple[str, str] | None:
+        with self._session() as s:
+            row = s.execute(select(User.channel, User.external_id)
+                            .join(Conversation, Conversation.user_id == User.id)
+                            .where(Conversation.id == conversation_id)).first()
+            return (row[0], row[1]) if row else None
+
     # ---------------------------------------------------------------- feedback, unanswered
 
     def add_feedback(self, message_id: int, value: int, comment: str | None = None) -> int:

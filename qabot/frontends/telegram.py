@@ -1,0 +1,421 @@
+"""The Telegram front end: a thin adapter over ChatEngine (python-telegram-bot v22, async).
+
+Every engine call (models, SQL) runs in a thread pool, so one slow answer never blocks other
+chats; updates are handled concurrently, and a lock per chat keeps each chat's replies in
+order. Replies carry 👍 / 👎 and "Sources" buttons whose callback data refer to stored message
+ids. All wiring is in ``build_application``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial, wraps
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction
+from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from qabot.config import Settings
+from qabot.dialogue import ChatEngine, Reply
+from qabot.errors import QabotError
+from qabot.frontends.render import sources_text, split_message, transcript
+
+CHANNEL = "telegram"
+log = logging.getLogger(__name__)
+
+START = ("Hi {name}! I'm an automated support assistant. Ask me anything about the product "
+         "and I'll answer from the help centre, with the source.\n\n{help}")
+HELP = ("/reset starts a new conversation, /human connects you with a person, /forget deletes "
+        "your history. Rate an answer with 👍 or 👎; 'Sources' shows where it came from.")
+UNKNOWN = "Sorry, I don't know that command. Send /help to see what I can do."
+NOT_TEXT = "I can only read text messages. Please type your question."
+FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
+HANDED_OFF = "I've asked a person from our support team to take over. They'll reply here."
+RELEASED = "You're talking to the bot again. Ask me anything!"
+SEND_RETRIES = 3
+
+
+class TelegramSetupError(QabotError):
+    """The Telegram front end cannot start (no token, ...)."""
+
+
+class BotState:
+    """What the handlers share: the engine, settings, the thread pool and per-chat locks."""
+
+    def __init__(self, engine: ChatEngine, settings: Settings,
+                 executor: ThreadPoolExecutor | None = None):
+        self.engine = engine
+        self.settings = settings
+        self.executor = executor or ThreadPoolExecutor(max_workers=2,
+                                                       thread_name_prefix="qabot-engine")
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def lock(self, chat_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(chat_id, asyncio.Lock())
+
+    async def run(self, fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, partial(fn, *args, **kwargs))
+
+    async def conversation(self, update: Update) -> int:
+        user = update.effective_user
+        return await self.run(self.engine.start, CHANNEL, str(user.id), user.full_name)
+
+    def is_admin(self, update: Update) -> bool:
+        user = update.effective_user
+        return user is not None and user.id in self.settings.telegram_admin_ids
+
+    def is_operator(self, update: Update) -> bool:
+        chat = update.effective_chat
+        return ((chat is not None and chat.id == self.settings.telegram_operator_chat)
+                or self.is_admin(update))
+
+
+def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
+    return context.application.bot_data["qabot"]
+
+
+def in_order(handler):
+    """Handle a chat's updates one at a time, in arrival order (other chats run alongside)."""
+
+    @wraps(handler)
+    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return await handler(update, context)
+        async with _state(context).lock(chat.id):
+            return await handler(update, context)
+
+    return wrapper
+
+
+# -------------------------------------------------------------------- sending
+
+
+async def _retrying(call):
+    """Retry a Bot API call on network errors with back-off (429s: the rate limiter)."""
+    for attempt in range(SEND_RETRIES + 1):
+        try:
+            return await call()
+        except RetryAfter as exc:  # the rate limiter gave up: wait as told, once more
+            if attempt == SEND_RETRIES:
+                raise
+            await asyncio.sleep(exc.retry_after.total_seconds()
+                                if hasattr(exc.retry_after, "total_seconds")
+                                else float(exc.retry_after))
+        except (NetworkError, TimedOut):
+            if attempt == SEND_RETRIES:
+                raise
+            await asyncio.sleep(0.2 * 2**attempt)
+
+
+async def send(bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Send ``text``, split at 4,096 characters on paragraph boundaries; buttons on the last."""
+    pieces = split_message(text)
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        await _retrying(partial(bot.send_message, chat_id, piece,
+                                reply_markup=markup if last else None))
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """👍 / 👎 and Sources for answers; callback data 'up:ID' etc. (ID: the stored message)."""
+    if reply.kind not in ("answer", "faq"):
+        return None
+    rows = [[InlineKeyboardButton("👍", callback_data=f"up:{reply.message_id}"),
+             InlineKeyboardButton("👎", callback_data=f"down:{reply.message_id}")]]
+    if reply.kind == "answer" and reply.sources:
+        rows.append([InlineKeyboardButton("Sources", callback_data=f"src:{reply.message_id}")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def _notify_operator(state: BotState, bot, update: Update, conversation: int) -> None:
+    """Send the transcript to the operator chat, with a Release button."""
+    chat = state.settings.telegram_operator_chat
+    if chat is None:
+        log.warning("conversation %s was handed off, but no operator chat is configured "
+                    "(QABOT_TELEGRAM_OPERATOR_CHAT)", conversation)
+        return
+    user = update.effective_user
+    messages = await state.run(state.engine.history.messages, conversation, 40)
+    header = (f"Conversation {conversation} asks for a person: {user.full_name} "
+              f"(@{user.username or '-'}, id {user.id}). /release {conversation} gives it "
+              "back to the bot.")
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton(
+        "Release to the bot", callback_data=f"rel:{conversation}")]])
+    await send(bot, chat, transcript(messages, header), markup)
+
+
+# -------------------------------------------------------------------- handlers
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Greet the user and say what the bot can do."""
+    state = _state(context)
+    await state.conversation(update)
+    await send(context.bot, update.effective_chat.id,
+               START.format(name=update.effective_user.first_name, help=HELP))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List what the bot can do."""
+    await send(context.bot, update.effective_chat.id, HELP)
+
+
+async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Start a new conversation."""
+    state = _state(context)
+    await state.run(state.engine.reset, await state.conversation(update))
+    await send(context.bot, update.effective_chat.id,
+               "New conversation started. What can I help you with?")
+
+
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Delete the user's whole history."""
+    state = _state(context)
+    await state.run(state.engine.forget, CHANNEL, str(update.effective_user.id))
+    await send(context.bot, update.effective_chat.id,
+               "Your conversation history has been deleted.")
+
+
+async def human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Hand the conversation to a person."""
+    state = _state(context)
+    conversation = await state.conversation(update)
+    await state.run(state.engine.hand_off, conversation, "/human")
+    await send(context.bot, update.effective_chat.id, HANDED_OFF)
+    await _notify_operator(state, context.bot, update, conversation)
+
+
+async def release(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Operators: give a conversation back to the bot (/release ID)."""
+    state = _state(context)
+    if not state.is_operator(update):
+        return await unknown(update, context)
+    args = context.args or []
+    if len(args) != 1 or not args[0].isdigit():
+        return await send(context.bot, update.effective_chat.id, "Usage: /release ID")
+    await _release(state, context.bot, update, int(args[0]))
+
+
+async def _release(state: BotState, bot, update: Update, conversation: int) -> None:
+    released = await state.run(state.engine.release, conversation,
+                               f"telegram:{update.effective_user.id}")
+    if not released:
+        return await send(bot, update.effective_chat.id,
+                          f"Conversation {conversation} is not handed off.")
+    await send(bot, update.effective_chat.id, f"Conversation {conversation} is back with the bot.")
+    owner = await state.run(state.engine.history.owner_of_conversation, conversation)
+    if owner is not None and owner[0] == CHANNEL:
+        await send(bot, int(owner[1]), RELEASED)
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins: conversations, answer rate and feedback."""
+    state = _state(context)
+    if not state.is_admin(update):
+        return await unknown(update, context)
+    s = await state.run(state.engine.history.stats)
+    await send(context.bot, update.effective_chat.id,
+               f"{s.users} users, {s.conversations} conversations, {s.messages_in} messages.\n"
+               f"Answered {s.answered}, unanswered {s.unanswered} (answer rate "
+               f"{s.answer_rate:.0%}), handoffs {s.handoffs}.\n"
+               f"Feedback: 👍 {s.feedback_up}, 👎 {s.feedback_down}.")
+
+
+async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins: the latest questions the bot could not answer."""
+    state = _state(context)
+    if not state.is_admin(update):
+        return await unknown(update, context)
+    questions = await state.run(state.engine.history.unanswered, 15)
+    text = "\n".join(f"{q.created_at:%Y-%m-%d %H:%M} {q.question}" for q in questions)
+    await send(context.bot, update.effective_chat.id, text or "No unanswered questions.")
+
+
+async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins: rebuild the index from the knowledge-base folder and swap it in."""
+    state = _state(context)
+    if not state.is_admin(update):
+        return await unknown(update, context)
+    if state.settings.kb_dir is None:
+        return await send(context.bot, update.effective_chat.id,
+                          "No knowledge-base folder is configured (QABOT_KB_DIR).")
+    await send(context.bot, update.effective_chat.id, "Reindexing ...")
+    try:
+        summary = await state.run(rebuild_index, state.engine, state.settings)
+    except Exception as exc:  # the old index stays live; say why
+        log.exception("reindex failed")
+        summary = f"Reindex failed, the previous index stays in use: {exc}"
+    await send(context.bot, update.effective_chat.id, summary)
+
+
+def rebuild_index(engine: ChatEngine, settings: Settings) -> str:
+    """Sync the index with the KB folder (atomic generation swap), then reopen it."""
+    from indexer.sync import build
+
+    report = build(settings.kb_dir, settings.index_dir, engine.retriever.embedder)
+    engine.retriever.reload()
+    plan = report.plan
+    return (f"Reindexed: {len(plan.added)} files added, {len(plan.updated)} updated, "
+            f"{len(plan.removed)} removed, {len(plan.unchanged)} unchanged; "
+            f"{len(report.failures)} skipped.")
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer a text message through the engine."""
+    state = _state(context)
+    chat_id = update.effective_chat.id
+    conversation = await state.conversation(update)
+    await _retrying(partial(context.bot.send_chat_action, chat_id, ChatAction.TYPING))
+    reply = await state.run(state.engine.respond, conversation, update.message.text)
+    if reply.silent:
+        return
+    await send(context.bot, chat_id, reply.text, keyboard(reply))
+    if reply.kind == "handoff":
+        await _notify_operator(state, context.bot, update, conversation)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Inline buttons: 👍 / 👎 feedback, Sources, and the operators' Release."""
+    state = _state(context)
+    query = update.callback_query
+    kind, _, ident = (query.data or "").partition(":")
+    if not ident.isdigit():
+        return await query.answer()
+    if kind == "rel":
+        if not state.is_operator(update):
+            return await query.answer()
+        await query.answer("Released")
+        return await _release(state, context.bot, update, int(ident))
+    owner = await state.run(state.engine.history.owner_of_message, int(ident))
+    if owner != (CHANNEL, str(update.effective_user.id)):
+        return await query.answer("That message is not yours.")
+    if kind in ("up", "down"):
+        await state.run(state.engine.feedback, int(ident), kind == "up")
+        await query.answer("Thanks for the feedback!")
+        stored = await state.run(state.engine.history.message, int(ident))
+        markup = (InlineKeyboardMarkup([[InlineKeyboardButton(
+            "Sources", callback_data=f"src:{ident}")]]) if stored and stored.kind == "answer"
+            else None)
+        await _retrying(partial(query.edit_message_reply_markup, reply_markup=markup))
+    elif kind == "src":
+        stored = await state.run(state.engine.history.message, int(ident))
+        await query.answer()
+        await send(context.bot, update.effective_chat.id,
+                   sources_text(stored.sources if stored else ()))
+    else:
+        await query.answer()
+
+
+async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Photos, stickers, voice, documents, ...: say that only text is read."""
+    await send(context.bot, update.effective_chat.id, NOT_TEXT)
+
+
+async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Commands the user may not use or that do not exist (admin commands give no hint)."""
+    await send(context.bot, update.effective_chat.id, UNKNOWN)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the error with its traceback and send the user a polite fallback."""
+    log.error("update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await send(context.bot, update.effective_chat.id, FALLBACK)
+        except TelegramError:
+            log.warning("could not send the fallback reply to chat %s", update.effective_chat.id)
+
+
+# -------------------------------------------------------------------- wiring
+
+
+class RedactToken(logging.Filter):
+    """Keep the bot token out of every log line and traceback."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+        if record.exc_info and not record.exc_text:
+            text = "".join(traceback.format_exception(*record.exc_info))
+            record.exc_text = text.replace(self.token, "<token>").rstrip("\n")
+        elif record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        return True
+
+
+def protect_token(token: str) -> None:
+    """Redact the token in every handler of the root logger; quiet httpx's URL logging."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    redact = RedactToken(token)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactToken) for f in handler.filters):
+            handler.addFilter(redact)
+
+
+def build_application(engine: ChatEngine, settings: Settings, *, base_url: str | None = None,
+                      executor: ThreadPoolExecutor | None = None,
+                      rate_limit: float = 30.0) -> Application:
+    """The PTB Application with every handler wired (polling or webhook: the caller's choice).
+    ``base_url`` points PTB at another Bot API server (a local one, or a test fake)."""
+    if not settings.telegram_token:
+        raise TelegramSetupError("no Telegram bot token: set QABOT_TELEGRAM_TOKEN "
+                                 "(from @BotFather)")
+    protect_token(settings.telegram_token)
+    builder = (Application.builder().token(settings.telegram_token).concurrent_updates(64)
+               .rate_limiter(AIORateLimiter(overall_max_rate=rate_limit,
+                                            overall_time_period=1, max_retries=3)))
+    if base_url:
+        builder = builder.base_url(base_url).base_file_url(base_url.replace("/bot", "/file/bot"))
+    application = builder.build()
+    application.bot_data["qabot"] = BotState(engine, settings, executor)
+
+    new = filters.UpdateType.MESSAGE  # edited messages are ignored
+    private = filters.ChatType.PRIVATE
+    for name, handler in (("start", start), ("help", help_command), ("reset", reset),
+                          ("forget", forget), ("human", human)):
+        application.add_handler(CommandHandler(name, in_order(handler), filters=new & private))
+    for name, handler in (("release", release), ("stats", stats),
+                          ("unanswered", unanswered), ("reindex", reindex)):
+        application.add_handler(CommandHandler(name, in_order(handler), filters=new))
+    application.add_handler(MessageHandler(new & private & filters.TEXT & ~filters.COMMAND,
+                                           in_order(on_text)))
+    application.add_handler(MessageHandler(new & private & filters.COMMAND, in_order(unknown)))
+    application.add_handler(MessageHandler(
+        new & private & (filters.PHOTO | filters.Sticker.ALL | filters.VOICE | filters.AUDIO
+                         | filters.VIDEO | filters.VIDEO_NOTE | filters.Document.ALL
+                         | filters.LOCATION | filters.CONTACT | filters.ANIMATION),
+        in_order(on_other)))
+    application.add_handler(CallbackQueryHandler(in_order(on_button)))
+    application.add_error_handler(on_error)
+    return application
+
+
+def run(engine: ChatEngine, settings: Settings, *, webhook_url: str | None = None,
+        listen: str = "0.0.0.0", port: int = 8443, secret_token: str | None = None) -> None:
+    """Run until interrupted: long polling, or a webhook server behind ``webhook_url``."""
+    application = build_application(engine, settings)
+    if webhook_url:
+        application.run_webhook(listen=listen, port=port, url_path="telegram",
+                                webhook_url=webhook_url.rstrip("/") + "/telegram",
+                                secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)

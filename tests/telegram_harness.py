@@ -1,0 +1,48 @@
+"""Run the real PTB Application (polling) against the fake Bot API in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from qabot.frontends.telegram import build_application
+
+
+class BotRunner:
+    def __init__(self, engine, settings, fake, *, rate_limit: float = 1000.0):
+        self.application = build_application(engine, settings, base_url=fake.base_url,
+                                             rate_limit=rate_limit)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self.error: BaseException | None = None
+
+    async def _main(self) -> None:
+        try:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            async with self.application:
+                await self.application.start()
+                await self.application.updater.start_polling(poll_interval=0.0, timeout=1)
+                self._ready.set()
+                await self._stop.wait()
+                await self.application.updater.stop()
+                await self.application.stop()
+        except BaseException as exc:  # surfaced by start()/stop()
+            self.error = exc
+            self._ready.set()
+
+    def start(self) -> BotRunner:
+        self._thread.start()
+        self._ready.wait(30)
+        if self.error:
+            raise self.error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        if self.error:
+            raise self.error

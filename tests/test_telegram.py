@@ -1,0 +1,267 @@
+"""The Telegram front end: the real PTB Application against a fake Bot API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+
+from qabot.config import Settings
+from qabot.dialogue import Reply
+from qabot.frontends import telegram as tg
+from qabot.frontends.render import split_message, transcript
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_harness import BotRunner
+
+USER, OTHER, ADMIN, OPERATORS = 42, 43, 7, -100
+QUESTION = "When can annual payments be refunded?"
+
+
+@pytest.fixture
+def fake():
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bot(make_engine, fake):
+    """The bot with the fake-model engine; ``bot.restart()`` starts a new Application."""
+    settings = Settings(telegram_token=fake.token, telegram_operator_chat=OPERATORS,
+                        telegram_admin_ids=(ADMIN,), faq_threshold=0.9, answer_threshold=0.0)
+    engine = make_engine()
+    engine.settings = replace(engine.settings, **{k: getattr(settings, k) for k in (
+        "telegram_token", "telegram_operator_chat", "telegram_admin_ids")})
+
+    class Bot:
+        def __init__(self):
+            self.engine = engine
+            self.runner = BotRunner(engine, engine.settings, fake).start()
+
+        def restart(self):
+            self.runner.stop()
+            self.runner = BotRunner(self.engine, self.engine.settings, fake).start()
+
+        @property
+        def state(self):
+            return self.runner.application.bot_data["qabot"]
+
+    b = Bot()
+    yield b
+    b.runner.stop()
+
+
+def _replies(fake, chat, n, timeout=20.0):
+    fake.wait_for(lambda sent: len([s for s in sent if s.method == "sendMessage"
+                                    and s.chat_id == chat]) >= n, timeout)
+    return fake.messages_to(chat)
+
+
+def test_question_gets_a_cited_answer_with_buttons_and_feedback_is_stored(bot, fake):
+    fake.user_message(USER, "/start")
+    fake.user_message(USER, QUESTION)
+    start, answer = _replies(fake, USER, 2)
+    assert start.text.startswith("Hi Ann!") and "/human" in start.text
+    assert answer.text.startswith("30 days") and "Source: refunds.md" in answer.text
+    assert any(s.method == "sendChatAction" and s.chat_id == USER for s in fake.sent)
+    buttons = [b["callback_data"] for row in answer.reply_markup["inline_keyboard"] for b in row]
+    message_id = int(buttons[0].split(":")[1])
+    assert buttons == [f"up:{message_id}", f"down:{message_id}", f"src:{message_id}"]
+    assert all(len(b.encode()) <= 64 for b in buttons)
+    fake.callback(USER, f"up:{message_id}")
+    fake.wait_for(lambda sent: any(s.method == "editMessageReplyMarkup" for s in sent))
+    assert any(s.method == "answerCallbackQuery" and "Thanks" in s.params.get("text", "")
+               for s in fake.sent)
+    (rated,) = bot.engine.history.rated_answers(1)
+    assert rated.message_id == message_id
+    # someone else cannot rate it
+    fake.callback(OTHER, f"down:{message_id}")
+    fake.wait_for(lambda sent: any("not yours" in s.params.get("text", "") for s in sent))
+    assert bot.engine.history.stats().feedback_down == 0
+    # the Sources button shows the passage with the answer marked
+    fake.callback(USER, f"src:{message_id}")
+    sources = _replies(fake, USER, 3)[-1]
+    assert sources.text.startswith("[1] refunds.md") and "«30 days»" in sources.text
+
+
+def test_human_sends_the_transcript_to_operators_until_released(bot, fake):
+    fake.user_message(USER, QUESTION)
+    _replies(fake, USER, 1)
+    fake.user_message(USER, "/human")
+    assert _replies(fake, USER, 2)[-1].text == tg.HANDED_OFF
+    (note,) = _replies(fake, OPERATORS, 1)
+    assert f"user: {QUESTION}" in note.text and "bot: 30 days" in note.text
+    release_button = note.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    # the bot stays quiet in that conversation
+    fake.user_message(USER, "hello?")
+    fake.user_message(OTHER, "hello")  # other chats go on
+    _replies(fake, OTHER, 1)
+    assert len(fake.messages_to(USER)) == 2
+    # only operators may release: for the user the command does not exist
+    fake.user_message(USER, f"/release {release_button.split(':')[1]}")
+    assert _replies(fake, USER, 3)[-1].text == tg.UNKNOWN
+    fake.callback(OPERATORS, release_button, user_id=99)
+    assert _replies(fake, USER, 4)[-1].text == tg.RELEASED
+    fake.user_message(USER, QUESTION)
+    assert _replies(fake, USER, 5)[-1].text.startswith("30 days")
+
+
+def test_a_handoff_intent_and_the_release_command(bot, fake):
+    fake.user_message(USER, "I want to talk to a person")
+    assert _replies(fake, USER, 1)[0].text.startswith("I'm connecting you")
+    (note,) = _replies(fake, OPERATORS, 1)
+    conversation = note.text.split()[1]
+    fake.user_message(OPERATORS, f"/release {conversation}", user_id=99, chat_type="group")
+    assert "is back with the bot" in _replies(fake, OPERATORS, 2)[-1].text
+    assert _replies(fake, USER, 2)[-1].text == tg.RELEASED
+
+
+def test_admin_commands_only_for_admins(bot, fake):
+    for command in ("/stats", "/unanswered", "/reindex", "/nonsense"):
+        fake.user_message(USER, command)
+    replies = _replies(fake, USER, 4)
+    assert [r.text for r in replies] == [tg.UNKNOWN] * 4  # no hint that they exist
+    fake.user_message(ADMIN, QUESTION)
+    fake.user_message(ADMIN, "/stats")
+    fake.user_message(ADMIN, "Who founded the company originally?")
+    fake.user_message(ADMIN, "/unanswered")
+    fake.user_message(ADMIN, "/reindex")
+    replies = _replies(fake, ADMIN, 5)
+    assert "Answered 1, unanswered 0" in replies[1].text
+    assert replies[3].text.endswith("Who founded the company originally?")
+    assert "QABOT_KB_DIR" in replies[4].text
+
+
+def test_reindex_swaps_in_the_new_index(bot, fake, kb_index, tmp_path):
+    kb = tmp_path / "kb"
+    bot.engine.settings = replace(bot.engine.settings, kb_dir=kb, index_dir=kb_index)
+    bot.state.settings = bot.engine.settings
+    (kb / "new.md").write_text("# Parrots\n\nThe parrot plan costs 77 euros per parrot.\n")
+    fake.user_message(ADMIN, "/reindex")
+    replies = _replies(fake, ADMIN, 2)
+    assert replies[1].text.startswith("Reindexed: 1 files added")
+    fake.user_message(ADMIN, "how much does the parrot plan cost?")
+    assert _replies(fake, ADMIN, 3)[-1].text.startswith("77 euros")
+
+
+def test_non_text_updates_and_edits(bot, fake):
+    fake.user_message(USER, None, photo=[{"file_id": "p", "file_unique_id": "p", "width": 1,
+                                          "height": 1}])
+    fake.user_message(USER, None, sticker={"file_id": "s", "file_unique_id": "s", "width": 1,
+                                           "height": 1, "is_animated": False,
+                                           "is_video": False, "type": "regular"})
+    fake.edited_message(USER, "edited text")  # ignored
+    fake.user_message(USER, None, new_chat_members=[{"id": 5, "is_bot": False,
+                                                     "first_name": "Bo"}])  # ignored
+    fake.user_message(USER, QUESTION)
+    replies = _replies(fake, USER, 3)
+    assert [r.text for r in replies[:2]] == [tg.NOT_TEXT] * 2
+    assert replies[2].text.startswith("30 days")
+    assert len(fake.messages_to(USER)) == 3
+
+
+def test_long_replies_are_split_on_paragraphs(bot, fake):
+    paragraphs = [(f"Paragraph {i}. " + "word " * 150).strip() for i in range(12)]  # 9,000 chars
+    original = bot.engine.respond
+
+    def long_respond(conversation, text):
+        reply = original(conversation, text)
+        return replace(reply, text="\n\n".join(paragraphs), kind="answer")
+
+    bot.engine.respond = long_respond
+    fake.user_message(USER, QUESTION)
+    fake.wait_for(lambda sent: any(s.reply_markup for s in sent if s.chat_id == USER))
+    pieces = fake.messages_to(USER)
+    assert len(pieces) == 3 and all(len(p.text) <= 4096 for p in pieces)
+    assert "\n\n".join(p.text for p in pieces) == "\n\n".join(paragraphs)
+    assert [p.reply_markup is not None for p in pieces] == [False, False, True]
+
+
+def test_history_survives_a_restart(bot, fake):
+    fake.user_message(USER, QUESTION)
+    _replies(fake, USER, 1)
+    conversation = bot.engine.start("telegram", str(USER))
+    bot.restart()
+    fake.user_message(USER, "what about recovery codes?")
+    _replies(fake, USER, 2)
+    assert bot.engine.start("telegram", str(USER)) == conversation
+    assert len(bot.engine.history.messages(conversation)) == 4
+
+
+def test_faults_are_survived_without_losing_a_reply(bot, fake):
+    fake.fail_next("sendMessage", "429", retry_after=1)
+    fake.fail_next("sendMessage", "502")
+    fake.fail_next("sendMessage", "drop")
+    fake.fail_next("sendChatAction", "502")
+    fake.fail_next("getUpdates", "drop")
+    fake.user_message(USER, QUESTION)
+    fake.user_message(OTHER, QUESTION)
+    assert _replies(fake, USER, 1, timeout=30)[0].text.startswith("30 days")
+    assert _replies(fake, OTHER, 1, timeout=30)[0].text.startswith("30 days")
+    assert fake.calls.count("sendMessage") >= 5  # 3 failed, 2 delivered
+    assert len(fake.messages_to(USER)) == len(fake.messages_to(OTHER)) == 1
+
+
+def test_errors_get_a_polite_reply_and_the_token_never_shows(bot, fake, caplog):
+    caplog.set_level(logging.DEBUG)
+
+    def broken_start(*args):
+        raise RuntimeError(f"database on fire, token {fake.token}")
+
+    bot.engine.start = broken_start
+    fake.user_message(USER, QUESTION)
+    assert _replies(fake, USER, 1)[0].text == tg.FALLBACK
+    assert "database on fire" in caplog.text
+    assert fake.token not in caplog.text and "<token>" in caplog.text
+
+
+def test_missing_token_is_a_clear_error(make_engine):
+    with pytest.raises(tg.TelegramSetupError, match="QABOT_TELEGRAM_TOKEN"):
+        tg.build_application(make_engine(), Settings())
+
+
+def test_split_message_and_transcript():
+    assert split_message("short") == ["short"]
+    text = "a" * 5000
+    assert [len(p) for p in split_message(text)] == [4096, 904]
+    pieces = split_message("one two three four five", limit=10)
+    assert pieces == ["one two", "three four", "five"]
+
+    class M:
+        def __init__(self, direction, text):
+            import datetime
+
+            self.direction, self.text = direction, text
+            self.created_at = datetime.datetime(2026, 1, 1, 9, 30)
+
+    out = transcript([M("in", "hi"), M("out", "Hello!"), M("out", "")], "HEAD")
+    assert out == "HEAD\n\n09:30 user: hi\n09:30 bot: Hello!"
+
+
+def test_keyboard_only_for_answers():
+    reply = Reply("x", "template", 1, 5, 4)
+    assert tg.keyboard(reply) is None
+    faq = tg.keyboard(replace(reply, kind="faq"))
+    assert [b.callback_data for row in faq.inline_keyboard for b in row] == ["up:5", "down:5"]
+
+
+LOAD_TURNS = ["hello", QUESTION, "Can I pay with PayPal?", "what's the weather like?", "thanks!"]
+
+
+@pytest.mark.slow
+def test_load_200_chats_5_messages_each_answered_once_in_order(bot, fake):
+    greetings = set(bot.engine.intents.intent_set.by_name["greeting"].responses)
+    thanks = set(bot.engine.intents.intent_set.by_name["thanks"].responses)
+    chats = [1000 + i for i in range(200)]
+    for text in LOAD_TURNS:
+        for chat in chats:
+            fake.user_message(chat, text)
+    fake.wait_for(lambda sent: sum(s.method == "sendMessage" for s in sent) >= 1000, 180)
+    for chat in chats:
+        replies = [s.text for s in fake.messages_to(chat)]
+        assert len(replies) == 5, (chat, replies)  # every message answered exactly once
+        assert replies[0] in greetings and replies[4] in thanks  # and in order
+        assert replies[1].startswith("30 days") and replies[2].startswith("Yes.")
+        assert replies[3].startswith("Sorry, I can only help")
+    assert bot.engine.history.stats().messages_in == 1000
