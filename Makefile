@@ -24,9 +24,14 @@ install: $(STAMP)
 index: $(STAMP)
 	$(VENV)/bin/qabot-index build $(KB) --index $(INDEX)
 
-# Index the example knowledge base (only what changed), then talk to the bot in the terminal.
+# Index the example knowledge base (only what changed), then start the bot: on Telegram when
+# QABOT_TELEGRAM_TOKEN is set, otherwise in the terminal.
 run: index
-	$(VENV)/bin/qabot chat --index $(INDEX)
+	@if [ -n "$$QABOT_TELEGRAM_TOKEN" ]; then \
+		exec $(VENV)/bin/qabot telegram --index $(INDEX); \
+	else \
+		exec $(VENV)/bin/qabot chat --index $(INDEX); \
+	fi
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -1,9 +1,9 @@
 """qabot: the bot's command line.
 
-``chat`` / ``ask`` talk to the bot; ``history`` manages stored conversations; ``export feedback``
-turns rated answers into training data; ``train`` / ``eval`` / ``export reader`` are the model
-commands (``qabot/cli_models.py``). Errors a user can fix print one line on stderr and exit 1;
-bad flags exit 2 (argparse).
+``chat`` / ``ask`` talk to the bot, ``telegram`` runs it on Telegram; ``history`` manages
+stored conversations; ``export feedback`` turns rated answers into training data; ``train`` /
+``eval`` / ``export reader`` are the model commands (``qabot/cli_models.py``). Errors a user
+can fix print one line on stderr and exit 1; bad flags exit 2 (argparse).
 """
 
 from __future__ import annotations
@@ -65,6 +65,27 @@ def _parser() -> argparse.ArgumentParser:
     ak.add_argument("--json", action="store_true",
                     help="print the whole reply (kind, intent, scores, sources) as JSON")
 
+    tg = sub.add_parser(
+        "telegram", parents=[common], help="run the Telegram bot (long polling or a webhook)",
+        description="Run the bot on Telegram until interrupted. The token comes from "
+        "QABOT_TELEGRAM_TOKEN (or the config file), never from the command line. Long "
+        "polling by default; --webhook-url runs a webhook server instead (several replicas "
+        "behind a load balancer, with a PostgreSQL history).")
+    tg.add_argument("--webhook-url", metavar="URL",
+                    help="public HTTPS URL Telegram posts updates to (…/telegram is appended)")
+    tg.add_argument("--listen", default="0.0.0.0", help="webhook: address to listen on")
+    tg.add_argument("--port", type=int, default=8443, help="webhook: port (default 8443)")
+    tg.add_argument("--secret-token", metavar="TOKEN", default=os.environ.get(
+        "QABOT_TELEGRAM_WEBHOOK_SECRET"), help="webhook: secret Telegram sends in a header "
+        "(default: $QABOT_TELEGRAM_WEBHOOK_SECRET)")
+
+    he = sub.add_parser("health", parents=[common],
+                        help="check that the bot can start: settings, index, models, database",
+                        description="Exit 0 and print 'ok' when the settings are valid, the "
+                        "index and the models are readable and the history database opens "
+                        "(the Docker health check; loads no model weights).")
+    he.add_argument("--json", action="store_true")
+
     history = sub.add_parser("history", help="stored conversations").add_subparsers(
         dest="what", required=True, metavar="ACTION")
     hp = history.add_parser("purge", parents=[common],
@@ -102,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("chat", "ask"):
             return cmd_chat(args)
+        if args.command == "health":
+            return cmd_health(args)
+        if args.command == "telegram":
+            return cmd_telegram(args)
         if args.command == "history":
             return cmd_history(args)
         if args.command == "export" and args.what == "feedback":
@@ -134,6 +159,49 @@ def cmd_chat(args: argparse.Namespace) -> int:
     print("loading models ...", file=sys.stderr)
     engine.warm_up()
     return console.chat(engine, args.user, show_sources=not args.no_sources)
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from indexer.store import read_manifest
+    from qabot.history import History
+    from qabot.intents.classifier import IntentClassifier
+    from qabot.reader.model import DEFAULT_MODEL_DIR
+    from qabot.retrieval import IndexNotFoundError
+
+    settings = _settings(args)
+    if not (settings.index_dir / "manifest.json").is_file():
+        raise IndexNotFoundError(f"no index at {settings.index_dir}")
+    manifest = read_manifest(settings.index_dir)
+    reader_dir = settings.reader_model or DEFAULT_MODEL_DIR
+    if not (reader_dir / "reader_config.json").is_file():
+        raise QabotError(f"no reader model at {reader_dir}")
+    intents = IntentClassifier(settings.intent_model)  # reads its JSON and YAML only
+    history = History.open(settings.database_url)
+    stats = history.stats()
+    history.close()
+    report = {"ok": True, "index": str(settings.index_dir), "passages": manifest.passages,
+              "intents": len(intents.labels), "conversations": stats.conversations}
+    print(json.dumps(report) if args.json else
+          f"ok: index {settings.index_dir} ({manifest.passages} passages), "
+          f"{len(intents.labels)} intents, {stats.conversations} conversations")
+    return 0
+
+
+def cmd_telegram(args: argparse.Namespace) -> int:
+    import logging
+
+    from qabot.app import build_engine
+    from qabot.frontends import telegram
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        level=logging.INFO)
+    settings = _settings(args)
+    if not settings.telegram_token:
+        raise QabotError("no Telegram bot token: set QABOT_TELEGRAM_TOKEN (from @BotFather)")
+    engine = build_engine(settings, warm=True)
+    telegram.run(engine, settings, webhook_url=args.webhook_url, listen=args.listen,
+                 port=args.port, secret_token=args.secret_token)
+    return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:

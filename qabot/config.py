@@ -43,6 +43,7 @@ class Settings:
     telegram_token: str | None = field(default=None, repr=False)
     telegram_operator_chat: int | None = None
     telegram_admin_ids: tuple[int, ...] = ()
+    telegram_base_url: str | None = None  # another Bot API server (self-hosted); None: Telegram's
 
 
 _CHECKS = {

@@ -412,7 +412,7 @@ def build_application(engine: ChatEngine, settings: Settings, *, base_url: str |
 def run(engine: ChatEngine, settings: Settings, *, webhook_url: str | None = None,
         listen: str = "0.0.0.0", port: int = 8443, secret_token: str | None = None) -> None:
     """Run until interrupted: long polling, or a webhook server behind ``webhook_url``."""
-    application = build_application(engine, settings)
+    application = build_application(engine, settings, base_url=settings.telegram_base_url)
     if webhook_url:
         application.run_webhook(listen=listen, port=port, url_path="telegram",
                                 webhook_url=webhook_url.rstrip("/") + "/telegram",
