@@ -58,7 +58,9 @@ def _replies(fake, chat, n, timeout=20.0):
     return fake.messages_to(chat)
 
 
-def test_question_gets_a_cited_answer_with_buttons_and_feedback_is_stored(bot, fake):
+def test_question_gets_a_cited_answer_with_buttons_and_feedback_is_stored(bot, fake,
+                                                                         monkeypatch):
+    monkeypatch.setattr(tg, "TYPING_AFTER", 0.0)  # every answer counts as slow here
     fake.user_message(USER, "/start")
     fake.user_message(USER, QUESTION)
     start, answer = _replies(fake, USER, 2)

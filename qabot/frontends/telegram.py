@@ -45,6 +45,7 @@ FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment
 HANDED_OFF = "I've asked a person from our support team to take over. They'll reply here."
 RELEASED = "You're talking to the bot again. Ask me anything!"
 SEND_RETRIES = 3
+TYPING_AFTER = 0.3  # seconds: answers slower than this show the typing indicator
 
 
 class TelegramSetupError(QabotError):
@@ -279,8 +280,12 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     state = _state(context)
     chat_id = update.effective_chat.id
     conversation = await state.conversation(update)
-    await _retrying(partial(context.bot.send_chat_action, chat_id, ChatAction.TYPING))
-    reply = await state.run(state.engine.respond, conversation, update.message.text)
+    answer = asyncio.ensure_future(state.run(state.engine.respond, conversation,
+                                             update.message.text))
+    finished, _ = await asyncio.wait({answer}, timeout=TYPING_AFTER)
+    if not finished:  # a slow answer: show "typing..." while it is computed
+        await _retrying(partial(context.bot.send_chat_action, chat_id, ChatAction.TYPING))
+    reply = await answer
     if reply.silent:
         return
     await send(context.bot, chat_id, reply.text, keyboard(reply))
