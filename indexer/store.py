@@ -303,6 +303,25 @@ class IndexStore:
         row = self._rows(PassageRow, np.array([passage_id])).get(passage_id)
         return _hit(row, 1.0) if row else None
 
+    def passages(self, passage_ids, vector: np.ndarray | None = None) -> list[SearchHit]:
+        """The passages with these ids, in that order (unknown ids skipped); scored by cosine
+        similarity to ``vector`` (from the stored vectors) when given, else 1.0."""
+        from indexer.schema import PassageRow
+
+        ids = np.asarray(list(passage_ids), dtype=np.int64)
+        rows = self._rows(PassageRow, ids)
+        hits = []
+        for passage_id in ids.tolist():
+            row = rows.get(passage_id)
+            if row is None:
+                continue
+            score = 1.0
+            if vector is not None:
+                stored = self.passage_index.reconstruct(passage_id)
+                score = float(np.dot(stored, np.asarray(vector, dtype=np.float32).ravel()))
+            hits.append(_hit(row, score))
+        return hits
+
     def iter_passages(self):
         """Every passage as a SearchHit (score 1.0), in id order."""
         from sqlalchemy import select

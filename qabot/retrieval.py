@@ -1,6 +1,9 @@
 """Retriever over an IndexStore: embeds a query with the index's own model and searches.
 
-Dense retrieval (all-MiniLM-L6-v2 cosine over FAISS) for passages and FAQ questions. The store
+Passages: ``dense`` (all-MiniLM-L6-v2 cosine over FAISS), ``bm25`` (Okapi BM25 over the same
+passages, built in memory on first use), or ``hybrid`` (both, fused by reciprocal rank). Every
+hit is scored by its cosine similarity to the query, whichever way it was found, so the
+reader's retriever fusion means the same thing in every mode. FAQ questions: dense. The store
 opens on first use and ``reload()`` picks up a newer index generation (after a reindex).
 """
 
@@ -12,7 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from indexer.store import FaqHit, IndexStore, SearchHit, read_manifest
-from qabot.errors import QabotError
+from qabot.bm25 import BM25, reciprocal_rank_fusion
+from qabot.errors import InvalidSettingError, QabotError
+
+MODES = ("dense", "bm25", "hybrid")
+CANDIDATES = 4  # each ranking offers k x this many candidates to the fusion
 
 
 class IndexNotFoundError(QabotError):
@@ -20,10 +27,17 @@ class IndexNotFoundError(QabotError):
 
 
 class Retriever:
-    def __init__(self, index_dir: str | Path, embedder=None):
+    def __init__(self, index_dir: str | Path, embedder=None, mode: str = "dense",
+                 rrf_k: int = 60):
+        if mode not in MODES:
+            raise InvalidSettingError(f"retrieval mode must be one of {', '.join(MODES)}, "
+                                      f"got {mode!r}")
         self.index_dir = Path(index_dir)
+        self.mode = mode
+        self.rrf_k = rrf_k
         self._embedder = embedder
         self._store: IndexStore | None = None
+        self._bm25: BM25 | None = None
         self._lock = threading.Lock()
 
     @property
@@ -59,15 +73,34 @@ class Retriever:
     def reload(self) -> None:
         """Open the index generation the manifest names now (after a rebuild)."""
         with self._lock:
-            old, self._store = self._store, None
+            old, self._store, self._bm25 = self._store, None, None
         if old is not None:
             old.close()
 
     def embed(self, text: str) -> np.ndarray:
         return self.embedder.embed([text])[0]
 
-    def search(self, vector: np.ndarray, k: int = 5) -> list[SearchHit]:
-        return self.store.search(vector, k)
+    @property
+    def bm25(self) -> BM25:
+        store = self.store
+        with self._lock:
+            if self._bm25 is None:
+                self._bm25 = BM25((h.passage_id, f"{h.title} {' '.join(h.headings)} {h.text}")
+                                  for h in store.iter_passages())
+            return self._bm25
+
+    def search(self, vector: np.ndarray, k: int = 5, text: str | None = None,
+               mode: str | None = None) -> list[SearchHit]:
+        """Top-k passages; ``text`` (the query) is needed for bm25 and hybrid modes."""
+        mode = mode or self.mode
+        if mode == "dense" or text is None:
+            return self.store.search(vector, k)
+        lexical = [i for i, _ in self.bm25.search(text, k * CANDIDATES)]
+        if mode == "bm25":
+            return self.store.passages(lexical[:k], vector)
+        dense = [h.passage_id for h in self.store.search(vector, k * CANDIDATES)]
+        fused = reciprocal_rank_fusion([dense, lexical], self.rrf_k)[:k]
+        return self.store.passages([i for i, _ in fused], vector)
 
     def search_faq(self, vector: np.ndarray, k: int = 1) -> list[FaqHit]:
         return self.store.search_faq(vector, k)
