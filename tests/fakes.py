@@ -116,10 +116,12 @@ class NumberReader:
         self.questions.append(question)
         asked = {w for w in re.findall(r"\w+", question.lower()) if len(w) > 3}
         for i, p in enumerate(passages):
-            m = re.search(r"\d+ \w+", p.text)
-            if m and asked & set(re.findall(r"\w+", p.text.lower())):
-                answer = ReaderAnswer(m.group(), 10.0, 10.0 + 32 * p.score, i, m.start(),
-                                      m.end(), p.score, p.passage_id, p.source)
+            text, score = (p, 0.0) if isinstance(p, str) else (p.text, p.score)
+            m = re.search(r"\d+ \w+", text)
+            if m and asked & set(re.findall(r"\w+", text.lower())):
+                answer = ReaderAnswer(m.group(), 10.0, 10.0 + 32 * score, i, m.start(),
+                                      m.end(), score, getattr(p, "passage_id", None),
+                                      getattr(p, "source", None))
                 return ReaderResult(question, [answer], -5.0, abstained=False)
         return ReaderResult(question, [], 0.0, abstained=True)
 
