@@ -13,7 +13,7 @@ def build_engine(settings: Settings, *, warm: bool = False) -> ChatEngine:
     from qabot.reader.model import Reader
     from qabot.retrieval import Retriever
 
-    retriever = Retriever(settings.index_dir)
+    retriever = Retriever(settings.index_dir, mode=settings.retrieval)
     embedder = retriever.embedder  # fails clearly when there is no index
     intents = IntentClassifier(settings.intent_model, threshold=settings.intent_threshold)
     shared = intents.meta.get("encoder") == embedder.model_name

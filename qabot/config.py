@@ -34,6 +34,7 @@ class Settings:
     faq_threshold: float = 0.75  # cosine similarity of the message to an FAQ question
     answer_threshold: float = 15.0  # the reader's fused score (span + weight * retrieval)
     top_k: int = 5  # passages read per question
+    retrieval: str = "hybrid"  # dense | bm25 | hybrid (reciprocal rank fusion of both)
     follow_up_turns: int = 3  # user turns looked back at for a follow-up's topic
     max_message_chars: int = 2000  # longer messages are read up to here (stored whole)
     bot_name: str = "the support assistant"
@@ -54,6 +55,7 @@ _CHECKS = {
     "faq_threshold": (lambda v: -1.0 <= v <= 1.0, "a cosine similarity from -1 to 1"),
     "intent_threshold": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "reader_precision": (lambda v: v is None or v in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
+    "retrieval": (lambda v: v in ("dense", "bm25", "hybrid"), "one of dense, bm25, hybrid"),
     "database_url": (lambda v: "://" in v or v.startswith("sqlite:"),
                      "an SQLAlchemy URL such as sqlite:///path/history.sqlite"),
 }

@@ -261,7 +261,7 @@ class ChatEngine:
                             sources=(source,), topic=standalone, **seen)
         # the curated answers of the nearest FAQ entries are read too: clean, short contexts
         faqs = [_FaqPassage.of(h) for h in self.retriever.search_faq(vector, FAQ_CONTEXTS)]
-        hits = [*self.retriever.search(vector, self.settings.top_k), *faqs]
+        hits = [*self.retriever.search(vector, self.settings.top_k, query), *faqs]
         result = self.reader.read(query, hits, top_k=3)
         fresh = [a for a in result.answers if not _repeats(a, hits[a.passage_index], said)]
         best = _tidy(fresh[0]) if fresh else None

@@ -1,7 +1,8 @@
 """Retriever over an IndexStore: embeds a query with the index's own model and searches.
 
 Passages: ``dense`` (all-MiniLM-L6-v2 cosine over FAISS), ``bm25`` (Okapi BM25 over the same
-passages, built in memory on first use), or ``hybrid`` (both, fused by reciprocal rank). Every
+passages, built in memory on first use), or ``hybrid`` (both, fused by weighted reciprocal
+rank). Every
 hit is scored by its cosine similarity to the query, whichever way it was found, so the
 reader's retriever fusion means the same thing in every mode. FAQ questions: dense. The store
 opens on first use and ``reload()`` picks up a newer index generation (after a reindex).
@@ -20,6 +21,10 @@ from qabot.errors import InvalidSettingError, QabotError
 
 MODES = ("dense", "bm25", "hybrid")
 CANDIDATES = 4  # each ranking offers k x this many candidates to the fusion
+# hybrid: BM25's ranks count fully, dense ranks half, with a small RRF constant; chosen on the
+# SQuAD and COVID-QA eval sets (BENCHMARKS.md section 8)
+RRF_K = 10
+DENSE_WEIGHT = 0.5
 
 
 class IndexNotFoundError(QabotError):
@@ -28,13 +33,14 @@ class IndexNotFoundError(QabotError):
 
 class Retriever:
     def __init__(self, index_dir: str | Path, embedder=None, mode: str = "dense",
-                 rrf_k: int = 60):
+                 rrf_k: int = RRF_K, dense_weight: float = DENSE_WEIGHT):
         if mode not in MODES:
             raise InvalidSettingError(f"retrieval mode must be one of {', '.join(MODES)}, "
                                       f"got {mode!r}")
         self.index_dir = Path(index_dir)
         self.mode = mode
         self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
         self._embedder = embedder
         self._store: IndexStore | None = None
         self._bm25: BM25 | None = None
@@ -99,7 +105,8 @@ class Retriever:
         if mode == "bm25":
             return self.store.passages(lexical[:k], vector)
         dense = [h.passage_id for h in self.store.search(vector, k * CANDIDATES)]
-        fused = reciprocal_rank_fusion([dense, lexical], self.rrf_k)[:k]
+        fused = reciprocal_rank_fusion([dense, lexical], self.rrf_k,
+                                       [self.dense_weight, 1.0])[:k]
         return self.store.passages([i for i, _ in fused], vector)
 
     def search_faq(self, vector: np.ndarray, k: int = 1) -> list[FaqHit]:

@@ -39,6 +39,7 @@ def test_file_then_env_then_overrides(tmp_path):
     ({"QABOT_TELEGRAM_ADMIN_IDS": "1,x"}, "QABOT_TELEGRAM_ADMIN_IDS: expected a list of"),
     ({"QABOT_DATABASE_URL": "history.db"}, "QABOT_DATABASE_URL: expected an SQLAlchemy URL"),
     ({"QABOT_CONFIG": "/nonexistent/qabot.toml"}, "config file not found"),
+    ({"QABOT_RETRIEVAL": "magic"}, "QABOT_RETRIEVAL: expected one of dense, bm25, hybrid"),
 ])
 def test_invalid_values_name_the_setting(env, message):
     with pytest.raises(InvalidSettingError, match=message.replace("(", r"\(")):
