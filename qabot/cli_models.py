@@ -126,6 +126,16 @@ def add_commands(sub) -> dict:
                     help="write summary.json, curve.csv, curve.png here")
     ep.add_argument("--json", action="store_true", help="print the summary as JSON")
     ep.add_argument("--no-progress", action="store_true")
+    ef = evaluate.add_parser(
+        "faq", help="FAQ matching on labelled question pairs (similar / not similar)",
+        description="Embed both questions of every pair (CSV: question_1, question_2, similar) "
+        "and call a pair similar when their cosine similarity reaches the threshold, as the "
+        "FAQ matcher does: accuracy, precision and recall at --threshold, and the threshold "
+        "with the best accuracy.")
+    ef.add_argument("--pairs", required=True, metavar="CSV")
+    ef.add_argument("--threshold", type=float, default=0.75,
+                    help="the FAQ threshold to report (default 0.75, the bot's)")
+    ef.add_argument("--json", action="store_true")
     export = sub.add_parser("export", help="export an artifact").add_subparsers(
         dest="what", required=True, metavar="WHAT")
     ex = export.add_parser("reader", help="package a trained reader for shipping (fp16)")
@@ -143,6 +153,8 @@ def add_commands(sub) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.command == "export":
         return cmd_export_reader(args)
+    if args.what == "faq":
+        return cmd_eval_faq(args)
     if args.what == "pipeline":
         return cmd_eval_pipeline(args)
     if args.what == "intents":
@@ -301,4 +313,22 @@ def cmd_eval_pipeline(args: argparse.Namespace) -> int:
         else "not reached"))
     if args.out:
         print(f"curve: {args.out / 'curve.csv'}, {args.out / 'curve.png'}")
+    return 0
+
+
+def cmd_eval_faq(args: argparse.Namespace) -> int:
+    from indexer.embedding import SentenceTransformerEmbedder
+    from qabot.evaluation.faq_pairs import evaluate_pairs, read_pairs
+
+    first, second, labels = read_pairs(args.pairs)
+    metrics = evaluate_pairs(first, second, labels, SentenceTransformerEmbedder(),
+                             args.threshold)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    a, b = metrics["at_threshold"], metrics["best"]
+    print(f"{metrics['pairs']} pairs ({metrics['similar']} similar)")
+    for label, m in (("at threshold", a), ("best threshold", b)):
+        print(f"{label} {m['threshold']:.3f}: accuracy {m['accuracy']:.4f}, precision "
+              f"{m['precision']:.4f}, recall {m['recall']:.4f}")
     return 0

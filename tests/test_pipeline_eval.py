@@ -112,3 +112,29 @@ def test_cli_eval_pipeline(tiny, tmp_path, capsys, monkeypatch, fake_embedder):
     assert (out / "curve.png").stat().st_size > 1000
     assert (out / "curve.csv").read_text().startswith("threshold,coverage,accuracy,f1")
     assert cli.main(["eval", "pipeline", "--data", str(tmp_path / "nope.json")]) == 1
+
+
+def test_faq_pair_metrics_exactly(tmp_path, capsys, monkeypatch, fake_embedder):
+    import numpy as np
+
+    from qabot import cli
+    from qabot.evaluation.faq_pairs import best_threshold, pair_metrics
+
+    similarity = np.array([0.9, 0.8, 0.6, 0.4])
+    labels = np.array([1, 0, 1, 0])
+    assert pair_metrics(similarity, labels, 0.7) == {"threshold": 0.7, "accuracy": 0.5,
+                                                     "precision": 0.5, "recall": 0.5}
+    assert best_threshold(similarity, labels) == {"threshold": 0.6, "accuracy": 0.75,
+                                                  "precision": 0.6667, "recall": 1.0}
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("question_1,question_2,similar\n"
+                     "how do refunds work,how do refunds work,1\n"
+                     "offline notebooks android,parrot plan price,0\n")
+    monkeypatch.setattr("indexer.embedding.SentenceTransformerEmbedder", lambda: fake_embedder)
+    assert cli.main(["eval", "faq", "--pairs", str(pairs), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["pairs"] == 2 and out["at_threshold"]["accuracy"] == 1.0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    assert cli.main(["eval", "faq", "--pairs", str(bad)]) == 1
+    assert "question_1" in capsys.readouterr().err
