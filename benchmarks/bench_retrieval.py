@@ -30,7 +30,7 @@ from pathlib import Path
 
 import _common  # noqa: F401  (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE first)
 import numpy as np
-from _common import DATA, REPO, require, write_result
+from _common import DATA, REPO, RESULTS, require, write_result
 
 SQUAD = DATA / "squad" / "v1.1" / "dev-v1.1.json"
 SQUAD_SPLIT = DATA / "squad" / "splits.json"
@@ -60,6 +60,8 @@ def retrieval_metrics(questions, retriever, modes=MODES) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--skip-end-to-end", action="store_true")
+    p.add_argument("--end-to-end-only", action="store_true",
+                   help="keep the retrieval results of the last run, redo the end-to-end part")
     p.add_argument("--limit", type=int, help="questions per set (default: all)")
     p.add_argument("--covid-e2e-limit", type=int, default=100,
                    help="end to end on COVID-QA reads whole papers for the gold score: the "
@@ -82,7 +84,13 @@ def main() -> int:
                               read_title_list(f"{COVID_SPLIT}:eval_titles"))}
     result: dict = {"chunking": {}, "fusion": {}, "index_type": {}, "end_to_end": {}}
     work = Path(tempfile.mkdtemp(prefix="qabot-bench-retrieval-"))
-    for name, (data, titles) in sets.items():
+    if args.end_to_end_only:
+        import json
+
+        previous = json.loads((RESULTS / "bench_retrieval.json").read_text())
+        result.update({k: previous[k] for k in ("chunking", "fusion", "index_type")})
+        result["retrieval_measured"] = previous["date"]
+    for name, (data, titles) in sets.items() if not args.end_to_end_only else ():
         questions = write_knowledge_base(data, work / name / "kb", titles, args.limit)
         result["chunking"][name] = {}
         for tokens, overlap in CHUNKINGS:

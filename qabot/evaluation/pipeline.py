@@ -92,10 +92,10 @@ def evaluate_question(q: EvalQuestion, retriever, reader, *, modes: Sequence[str
             pipeline_hits = hits[:top_k]
     if pipeline_hits is None:
         pipeline_hits = retriever.search(vector, top_k, q.question, mode=mode)
-    gold = reader.read(q.question, [q.context], top_k=1).best
-    gold_em, gold_f1 = score_one(gold.text if gold else "", q.answers)
+    gold = reader.read(q.question, [q.context], top_k=1).answers  # always answering
+    gold_em, gold_f1 = score_one(gold[0].text if gold else "", q.answers)
     result = reader.read(q.question, pipeline_hits, top_k=1)
-    best = result.best
+    best = result.answers[0] if result.answers else None  # always answering
     em, f1 = score_one(best.text if best else "", q.answers)
     return QuestionResult(q.id, ranks, gold_em, gold_f1, em, f1,
                           best.fused_score if best else None, result.abstained)
