@@ -138,3 +138,40 @@ def test_faq_pair_metrics_exactly(tmp_path, capsys, monkeypatch, fake_embedder):
     bad.write_text("a,b\n1,2\n")
     assert cli.main(["eval", "faq", "--pairs", str(bad)]) == 1
     assert "question_1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_cli_end_to_end_on_the_example_knowledge_base(tmp_path, capsys):
+    """The 40 example-KB questions as a SQuAD file (context: the paragraph of the article that
+    holds the answer), through `qabot eval pipeline` with the real models."""
+    from qabot import cli
+    from tests.conftest import EXAMPLE_KB, ROOT
+
+    articles: dict[str, list] = {}
+    for line in (ROOT / "tests" / "data" / "kb_questions.jsonl").read_text().splitlines():
+        item = json.loads(line)
+        if not item["source"].endswith((".md", ".txt")):
+            continue  # the PDF and HTML articles have no plain paragraphs to quote
+        text = (EXAMPLE_KB / item["source"]).read_text()
+        paragraph = next((p for p in text.split("\n\n") if item["answer"] in p), None)
+        if paragraph is None:
+            continue
+        articles.setdefault(item["source"], []).append({
+            "context": paragraph, "qas": [{"id": f"q{len(articles)}-{item['question']}",
+                                           "question": item["question"],
+                                           "answers": [{"text": item["answer"],
+                                                        "answer_start": paragraph.index(
+                                                            item["answer"])}]}]})
+    data = tmp_path / "kb_squad.json"
+    data.write_text(json.dumps({"version": "1.1", "data": [
+        {"title": t, "paragraphs": ps} for t, ps in articles.items()]}))
+    out = tmp_path / "eval"
+    assert cli.main(["eval", "pipeline", "--data", str(data), "--retrieval", "hybrid",
+                     "--out", str(out), "--json", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["questions"] >= 30
+    assert summary["retrieval"]["hybrid"]["recall@5"] >= 80.0
+    assert summary["end_to_end"]["f1"] >= 30.0  # measured 39.3
+    assert summary["reader_given_gold"]["f1"] >= summary["end_to_end"]["f1"] - 5
+    assert (out / "curve.csv").is_file() and (out / "summary.json").is_file()
