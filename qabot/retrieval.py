@@ -75,6 +75,8 @@ class Retriever:
     def warm_up(self) -> None:
         self.embedder.embed(["warm up"])
         self.store.search(self.embed("warm up"), k=1)
+        if self.mode != "dense":
+            self.bm25  # noqa: B018  (built now, not on the first user's question)
 
     def reload(self) -> None:
         """Open the index generation the manifest names now (after a rebuild)."""
