@@ -20,7 +20,8 @@ def build_engine(settings: Settings, *, warm: bool = False) -> ChatEngine:
     if shared:  # one encoder in memory, and one embedding per message
         intents = IntentClassifier(settings.intent_model, embedder=embedder,
                                    threshold=settings.intent_threshold)
-    reader = Reader(settings.reader_model, precision=settings.reader_precision)
+    reader = Reader(settings.reader_model, precision=settings.reader_precision,
+                    max_answer_tokens=settings.reader_max_answer_tokens)
     history = History.open(settings.database_url)
     engine = ChatEngine(history=history, retriever=retriever, intents=intents, reader=reader,
                         settings=settings,

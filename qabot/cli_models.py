@@ -21,8 +21,9 @@ def add_commands(sub) -> dict:
         "files. When several files hold the same article, the first one given wins (pass a v2.0 "
         "file first to train on its unanswerable questions). Answers whose offsets a "
         "'<file>.answer_start_provenance.json' marks as guessed are not used.")
-    tr.add_argument("--train", action="append", required=True, metavar="FILE",
-                    help="SQuAD-format JSON (repeatable)")
+    tr.add_argument("--train", action="append", required=True, metavar="FILE[@TITLES]",
+                    help="SQuAD-format JSON (repeatable); FILE@TITLES keeps only those articles "
+                    "of that file (TITLES as for --titles)")
     tr.add_argument("--out", required=True, type=Path, metavar="DIR",
                     help="output folder: model/, checkpoint/, metrics.jsonl, train_summary.json")
     tr.add_argument("--titles", metavar="FILE[:KEY]",
@@ -43,6 +44,21 @@ def add_commands(sub) -> dict:
     tr.add_argument("--negatives-per-question", type=int, metavar="N",
                     help="keep at most N windows without the answer per question (long "
                     "documents; default: keep all)")
+    tr.add_argument("--same-article-negatives", type=float, default=0.0, metavar="FRACTION",
+                    help="add unanswerable examples: this fraction of the answerable questions, "
+                    "each against another paragraph of its article that lacks the answer "
+                    "(default 0)")
+    tr.add_argument("--val-articles", type=int, default=0, metavar="N",
+                    help="hold out N articles of the first --train file (never trained on) and "
+                    "store the no-answer threshold that is F1-best on them in the model "
+                    "(default 0: keep the base model's threshold)")
+    tr.add_argument("--sample", type=int, metavar="N",
+                    help="train on N examples of a seeded permutation of the training data")
+    tr.add_argument("--sample-offset", type=int, default=0, metavar="K",
+                    help="start the sample at position K of that permutation (a continuation "
+                    "run takes the next N)")
+    tr.add_argument("--device", default="auto",
+                    help="torch device: auto (CUDA when available, else CPU), cpu, cuda, ...")
     tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint")
     tr.add_argument("--no-progress", action="store_true")
 
@@ -170,16 +186,23 @@ def _titles(spec: str | None) -> list[str] | None:
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
     from qabot.training.reader_training import ReaderTrainConfig, train_reader
+    from qabot.training.squad import parse_source
 
-    for file in args.train:
-        if not Path(file).is_file():
-            raise QabotError(f"training file not found: {file}")
+    for spec in args.train:
+        try:
+            source = parse_source(spec)
+        except (OSError, ValueError, KeyError) as exc:
+            raise QabotError(f"bad training source {spec!r}: {exc}") from None
+        if not Path(source.file).is_file():
+            raise QabotError(f"training file not found: {source.file}")
     cfg = ReaderTrainConfig(
         train_files=args.train, out_dir=str(args.out), titles=_titles(args.titles),
         base_model=args.base_model, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, max_length=args.max_length, stride=args.stride, seed=args.seed,
         checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, limit=args.limit,
         negatives_per_question=args.negatives_per_question,
+        same_article_negatives=args.same_article_negatives, val_articles=args.val_articles,
+        sample=args.sample, sample_offset=args.sample_offset, device=args.device,
     )
     summary = train_reader(cfg, resume=args.resume,
                            progress=not args.no_progress and sys.stderr.isatty())

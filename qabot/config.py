@@ -29,6 +29,8 @@ class Settings:
     reader_model: Path | None = None  # None: the shipped reader
     intent_model: Path | None = None  # None: the shipped router
     reader_precision: str | None = None  # None: the model's reader_config.json
+    # longest answer span in tokens; None: the model's reader_config.json
+    reader_max_answer_tokens: int | None = None
     # the cascade's thresholds (tuned on the golden conversations, see BENCHMARKS.md)
     intent_threshold: float | None = None  # None: the model's own, chosen on validation data
     faq_threshold: float = 0.75  # cosine similarity of the message to an FAQ question
@@ -55,6 +57,8 @@ _CHECKS = {
     "faq_threshold": (lambda v: -1.0 <= v <= 1.0, "a cosine similarity from -1 to 1"),
     "intent_threshold": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "reader_precision": (lambda v: v is None or v in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
+    "reader_max_answer_tokens": (lambda v: v is None or 1 <= v <= 256,
+                                 "an integer from 1 to 256 (tokens)"),
     "retrieval": (lambda v: v in ("dense", "bm25", "hybrid"), "one of dense, bm25, hybrid"),
     "database_url": (lambda v: "://" in v or v.startswith("sqlite:"),
                      "an SQLAlchemy URL such as sqlite:///path/history.sqlite"),

@@ -36,6 +36,8 @@ def test_file_then_env_then_overrides(tmp_path):
     ({"QABOT_TOP_K": "0"}, "QABOT_TOP_K: expected an integer from 1 to 50, got 0"),
     ({"QABOT_FAQ_THRESHOLD": "high"}, "QABOT_FAQ_THRESHOLD: expected float, got 'high'"),
     ({"QABOT_READER_PRECISION": "fp8"}, "QABOT_READER_PRECISION: expected one of auto"),
+    ({"QABOT_READER_MAX_ANSWER_TOKENS": "0"},
+     "QABOT_READER_MAX_ANSWER_TOKENS: expected an integer from 1 to 256"),
     ({"QABOT_TELEGRAM_ADMIN_IDS": "1,x"}, "QABOT_TELEGRAM_ADMIN_IDS: expected a list of"),
     ({"QABOT_DATABASE_URL": "history.db"}, "QABOT_DATABASE_URL: expected an SQLAlchemy URL"),
     ({"QABOT_CONFIG": "/nonexistent/qabot.toml"}, "config file not found"),

@@ -103,3 +103,11 @@ def test_precision_comes_from_the_model_config_and_can_be_overridden(tmp_path):
     assert resolve_precision("int8") == "int8"
     with pytest.raises(InvalidSettingError, match="unknown reader precision 'fp8'"):
         Reader(tmp_path, precision="fp8")
+
+
+def test_max_answer_length_comes_from_the_model_config_and_can_be_overridden(tmp_path):
+    (tmp_path / "reader_config.json").write_text('{"max_answer_tokens": 48}')
+    assert Reader(tmp_path).settings.max_answer_tokens == 48
+    assert Reader(tmp_path, max_answer_tokens=12).settings.max_answer_tokens == 12
+    with pytest.raises(InvalidSettingError, match="at least 1; got 0"):
+        Reader(tmp_path, max_answer_tokens=0)

@@ -109,3 +109,36 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     a = load_file(model_dir / "model.safetensors")
     b = load_file(tmp_path / "b" / "model" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_validation_articles_choose_the_threshold_the_model_then_uses(tmp_path):
+    from qabot.reader.model import Reader
+    from qabot.training.reader_eval import evaluate_reader
+
+    data = json.loads(TINY.read_text())
+    second = json.loads(json.dumps(data["data"][0]))
+    second["title"] = "Quillnote_billing"
+    for p in second["paragraphs"]:
+        for q in p["qas"]:
+            q["id"] += "-b"
+    data["data"].append(second)
+    two = tmp_path / "two_articles.json"
+    two.write_text(json.dumps(data))
+
+    summary = train_reader(config(tmp_path / "run", train_files=[str(two)], max_steps=2,
+                                  val_articles=1, same_article_negatives=1.0), progress=False)
+    model_dir = tmp_path / "run" / "model"
+    val_file = tmp_path / "run" / "validation.json"
+    held = {e.title for e in load_squad(val_file)}
+    assert len(held) == 1 and summary["validation_questions"] == len(load_squad(val_file))
+    assert summary["examples"] == 10 + summary["same_article_negatives"]  # one article trained
+    assert any(e.is_impossible and e.id.endswith("-neg") for e in load_squad(val_file))
+
+    stored = json.loads((model_dir / "reader_config.json").read_text())["null_threshold"]
+    reader = Reader(model_dir)
+    assert reader.settings.null_threshold == stored == \
+        round(summary["validation"]["best_f1_thresh"], 4)
+    again = evaluate_reader(reader, val_file)
+    assert again["best_f1_thresh"] == pytest.approx(stored, abs=1e-4)

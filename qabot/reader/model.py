@@ -97,15 +97,22 @@ class Reader:
         settings: ReaderSettings | None = None,
         *,
         precision: str | None = None,
+        max_answer_tokens: int | None = None,
         threads: int | None = None,
     ):
         """``precision`` overrides the settings' (from ``reader_config.json``): "fp32", "bf16",
         "int8" (torch dynamic quantization of every Linear layer, per-channel weight scales) or
-        "auto" (bf16 where oneDNN supports it on this CPU, else fp32)."""
+        "auto" (bf16 where oneDNN supports it on this CPU, else fp32). ``max_answer_tokens``
+        overrides the longest span the reader gives."""
         self.model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
         self.settings = settings or self._settings_from_config()
         if precision is not None:
             self.settings = replace(self.settings, precision=precision)
+        if max_answer_tokens is not None:
+            if max_answer_tokens < 1:
+                raise InvalidSettingError(
+                    f"max_answer_tokens must be at least 1; got {max_answer_tokens}")
+            self.settings = replace(self.settings, max_answer_tokens=max_answer_tokens)
         if self.settings.precision not in PRECISIONS:
             raise InvalidSettingError(
                 f"unknown reader precision {self.settings.precision!r}; "

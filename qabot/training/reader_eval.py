@@ -4,7 +4,9 @@ Every question is read against its own paragraph. Reported:
 - ``always_answer``: EM/F1 when the best span is always given (the SQuAD v1.1 protocol);
 - ``with_threshold``: EM/F1 when the reader abstains by its configured null threshold
   (the v2.0 protocol, with HasAns/NoAns breakdown) — only when the data has unanswerable
-  questions — plus the best threshold found on this data (``best_f1``, ``best_f1_thresh``).
+  questions — plus the best threshold found on this data (``best_f1``, ``best_f1_thresh``);
+- ``by_answer_length``: with ``answer_lengths``, the always-answer scores when spans may be at
+  most that many tokens long, decoded from the same forward passes.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def evaluate_reader(
     limit: int | None = None,
     chunk: int = 64,
     progress: bool = False,
+    answer_lengths: Iterable[int] = (),
 ) -> dict:
+    from dataclasses import replace
+
     from tqdm.auto import tqdm
 
     examples = load_squad(data_file, titles)[:limit] if limit else load_squad(data_file, titles)
@@ -34,6 +39,9 @@ def evaluate_reader(
     always: dict[str, str] = {}
     thresholded: dict[str, str] = {}
     margins: dict[str, float] = {}
+    settings = reader.settings
+    lengths = [n for n in answer_lengths if n != settings.max_answer_tokens]
+    by_length: dict[int, dict[str, str]] = {n: {} for n in lengths}
     started = time.perf_counter()
     n_windows = 0
     bar = tqdm(total=len(examples), desc="Reading", unit="q", disable=not progress)
@@ -46,6 +54,12 @@ def evaluate_reader(
         for e, ws in zip(part, per_q):
             result = reader.decode(e.question, [e.context], ws, starts[at : at + len(ws)],
                                    ends[at : at + len(ws)], top_k=1)
+            for n in lengths:
+                reader.settings = replace(settings, max_answer_tokens=n)
+                other = reader.decode(e.question, [e.context], ws, starts[at : at + len(ws)],
+                                      ends[at : at + len(ws)], top_k=1)
+                by_length[n][e.id] = other.answers[0].text if other.answers else ""
+            reader.settings = settings
             at += len(ws)
             always[e.id] = result.answers[0].text if result.answers else ""
             thresholded[e.id] = "" if result.abstained else always[e.id]
@@ -62,7 +76,11 @@ def evaluate_reader(
         "seconds": round(seconds, 1),
         "ms_per_question": round(1000 * seconds / max(len(examples), 1), 1),
         "always_answer": squad_scores(always, golds),
+        "max_answer_tokens": settings.max_answer_tokens,
     }
+    if lengths:
+        out["by_answer_length"] = {settings.max_answer_tokens: out["always_answer"]} | {
+            n: squad_scores(answers, golds) for n, answers in by_length.items()}
     if any(not g for g in golds.values()):
         best_f1, thresh_f1 = best_threshold(always, margins, golds, "f1")
         best_em, thresh_em = best_threshold(always, margins, golds, "exact")

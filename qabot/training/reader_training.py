@@ -1,7 +1,11 @@
 """Fine-tune the encoder with a span-prediction head on SQuAD-format data.
 
-Steps: 1 seed, 2 data, 3 windows and labels, 4 model, 5 optimiser and schedule,
-6 train with periodic checkpoints (resumable), 7 save the model, tokenizer and reader config.
+Steps: 1 seed, 2 data (sources, validation articles held out, same-article negatives,
+sample), 3 windows and labels, 4 model, 5 optimiser and schedule, 6 train with periodic
+checkpoints (resumable), 7 save the model, tokenizer and reader config, 8 choose the no-answer
+threshold on the held-out validation articles and store it in the reader config.
+
+Runs on a CUDA device when one is available (``device="auto"``), else on the CPU.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from qabot.reader.windows import (
     pad_batch,
 )
 from qabot.training.batching import shuffled_length_batches
-from qabot.training.squad import QAExample, training_examples
+from qabot.training.reader_data import (
+    same_article_negatives,
+    sample,
+    split_validation,
+    write_squad,
+)
+from qabot.training.squad import QAExample, load_squad, parse_source, training_examples
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -50,6 +60,14 @@ class ReaderTrainConfig:
     # Long documents (COVID-QA papers: ~40 windows each) give mostly answerless windows; keep at
     # most this many of them per question, drawn with the seed (None: keep every window).
     negatives_per_question: int | None = None
+    # Unanswerable examples made from answerable ones: this fraction of the answerable
+    # questions, each paired with another paragraph of its article (reader_data).
+    same_article_negatives: float = 0.0
+    # Whole articles of the first training file held out to choose the no-answer threshold.
+    val_articles: int = 0
+    sample: int | None = None  # train on N examples of a seeded permutation ...
+    sample_offset: int = 0  # ... starting at this position (a later run takes the next N)
+    device: str = "auto"  # "auto": CUDA when available, else CPU
     extra: dict = field(default_factory=dict)
 
 
@@ -135,9 +153,19 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    # 2. data
+    # 2. data: merge the sources, hold out validation articles, add same-article negatives,
+    # take the sample
     data = training_examples(cfg.train_files, cfg.titles)
-    examples = data.examples[: cfg.limit] if cfg.limit else data.examples
+    first = parse_source(cfg.train_files[0])
+    first_titles = {e.title for e in load_squad(first.file, first.titles or cfg.titles)}
+    train, val = split_validation(data.examples, first_titles, cfg.val_articles, cfg.seed)
+    negatives = same_article_negatives(train, cfg.same_article_negatives, cfg.seed)
+    examples = sample(train + negatives, cfg.sample, cfg.sample_offset, cfg.seed)
+    examples = examples[: cfg.limit] if cfg.limit else examples
+    if val:
+        val = val + same_article_negatives(val, 1.0, cfg.seed)
+        write_squad(val, out / "validation.json")
+    device = _device(cfg.device, torch)
 
     # 3. windows and labels
     base = base_model_path(cfg.base_model)
@@ -155,6 +183,7 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     model = AutoModelForQuestionAnswering.from_pretrained(  # fp32 even from an fp16 artifact
         source, attention_probs_dropout_prob=cfg.attention_dropout, dtype=torch.float32
     )
+    model.to(device)
     model.train()
 
     # 5. optimiser and schedule: AdamW, linear warm-up then linear decay
@@ -171,7 +200,7 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     )
     step = 0
     if resume and (ckpt / "trainer_state.pt").is_file():
-        state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
+        state = torch.load(ckpt / "trainer_state.pt", weights_only=False, map_location=device)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step = state["step"]
@@ -181,6 +210,10 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     summary = {
         "config": asdict(cfg), "examples": len(examples), "answerable": data.answerable,
         "unanswerable": data.unanswerable, "dropped_guessed_offsets": data.dropped_guessed,
+        "by_file": data.by_file, "same_article_negatives": len(negatives),
+        "trained_answerable": sum(1 for e in examples if e.answers),
+        "trained_unanswerable": sum(1 for e in examples if not e.answers),
+        "validation_questions": len(val), "device": str(device),
         "features": len(features), "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps, "resumed_at": step,
     }
@@ -195,7 +228,8 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
         for idx in shuffled_length_batches(lengths, cfg.batch_size, cfg.seed, epoch)[skip:]:
             if step >= total_steps:
                 break
-            batch = _collate(features, idx, tokenizer.pad_token_id)
+            batch = {k: v.to(device)
+                     for k, v in _collate(features, idx, tokenizer.pad_token_id).items()}
             loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -223,12 +257,45 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     reader_config.pop("weights_dtype", None)
     reader_config.update(max_length=cfg.max_length, stride=cfg.stride, trained_steps=step)
     (out / "model" / "reader_config.json").write_text(json.dumps(reader_config, indent=2))
-    summary.update(steps=step, seconds=round(time.perf_counter() - started, 1),
+    seconds = time.perf_counter() - started
+
+    # 8. the no-answer threshold, chosen on the held-out validation articles
+    if val:
+        summary["validation"] = choose_threshold(out / "model", out / "validation.json",
+                                                 progress=progress)
+    summary.update(steps=step, seconds=round(seconds, 1),
+                   windows_per_second=round((step - summary["resumed_at"]) * cfg.batch_size
+                                            / max(seconds, 1e-9), 2),
                    final_loss=sum(losses[-50:]) / max(len(losses[-50:]), 1) if losses else None,
                    first_loss=losses[0] if losses else None,
                    losses=[round(v, 4) for v in losses])
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def choose_threshold(model_dir: Path, validation: Path, *, progress: bool = False) -> dict:
+    """Evaluate the trained reader on the validation file at its default precision and store
+    the F1-best no-answer threshold in its reader_config.json."""
+    from qabot.reader.model import Reader
+    from qabot.training.reader_eval import evaluate_reader
+
+    metrics = evaluate_reader(Reader(model_dir), validation, progress=progress)
+    path = Path(model_dir) / "reader_config.json"
+    config = json.loads(path.read_text())
+    config["null_threshold"] = round(float(metrics["best_f1_thresh"]), 4)
+    config["null_threshold_note"] = (
+        f"F1-best threshold on {metrics['questions']} held-out validation questions "
+        f"(training articles never trained on, half of them paired with another paragraph of "
+        f"their article): F1 {metrics['best_f1']:.2f} there, {metrics['precision']} precision")
+    path.write_text(json.dumps(config, indent=2))
+    return {k: metrics[k] for k in ("questions", "always_answer", "best_f1", "best_f1_thresh",
+                                    "precision")}
+
+
+def _device(name: str, torch):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def _log(path: Path, **row) -> None:

@@ -129,6 +129,23 @@ def read_title_list(spec: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A training file and its own article filter (None: the run's default)."""
+
+    file: str
+    titles: list[str] | None = None
+
+
+def parse_source(spec: str) -> Source:
+    """``FILE`` or ``FILE@TITLES``, TITLES being a ``--titles`` spec (``splits.json:key`` or a
+    text file with one title per line): ``dev-v2.0.json@splits.json:train_titles``."""
+    file, sep, titles = spec.partition("@")
+    if sep and not titles:
+        raise ValueError(f"training source {spec!r}: nothing after '@' (give FILE@TITLES)")
+    return Source(file, read_title_list(titles) if titles else None)
+
+
+@dataclass(frozen=True)
 class TrainingSet:
     examples: list[QAExample]
     answerable: int
@@ -137,14 +154,21 @@ class TrainingSet:
     by_file: dict[str, int]
 
 
-def training_examples(files: list[str | Path], titles: Iterable[str] | None) -> TrainingSet:
-    """Merge files article by article (first file wins) and pick one certain answer each."""
-    wanted = list(titles) if titles is not None else None
+def training_examples(files: list[str | Path | Source],
+                      titles: Iterable[str] | None) -> TrainingSet:
+    """Merge files article by article (first file wins) and pick one certain answer each.
+
+    A file given as ``FILE@TITLES`` (or a ``Source``) keeps its own articles; the others
+    keep ``titles`` (None: every article)."""
+    default = list(titles) if titles is not None else None
     seen: set[str] = set()
     chosen: list[QAExample] = []
     dropped = 0
     by_file: dict[str, int] = {}
-    for file in files:
+    for spec in files:
+        source = spec if isinstance(spec, Source) else parse_source(str(spec))
+        file = source.file
+        wanted = source.titles if source.titles is not None else default
         examples = load_squad(file, wanted)
         new_titles = {e.title for e in examples} - seen
         count = 0
