@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qabot.config import Settings
-from qabot.dialogue import ChatEngine
+from qabot.dialogue.engine import ChatEngine
 
 
 def build_engine(settings: Settings, *, warm: bool = False) -> ChatEngine:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from qabot.dialogue import DONT_KNOW, ERROR, HANDOFF, INVALID, OUT_OF_SCOPE
+from qabot.dialogue.engine import DONT_KNOW, ERROR, HANDOFF, INVALID, OUT_OF_SCOPE
 from qabot.retrieval import IndexNotFoundError, Retriever
 from tests.fakes import BrokenReader
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qabot.followup import contextual_query, is_follow_up
+from qabot.dialogue.followup import contextual_query, is_follow_up
 from tests.conftest import EXAMPLE_KB, ROOT
 
 pytestmark = pytest.mark.model

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qabot.followup import contextual_query, is_follow_up
-from qabot.snippets import highlight, sentence_around, shorten
+from qabot.dialogue.followup import contextual_query, is_follow_up
+from qabot.dialogue.snippets import highlight, sentence_around, shorten
 
 
 @pytest.mark.parametrize("text", ["and how much does it cost?", "what about on Android?",
@@ -48,7 +48,7 @@ def test_highlight_and_shorten():
 
 
 def test_how_to_questions_and_their_steps():
-    from qabot.steps import is_how_to, steps_in
+    from qabot.dialogue.steps import is_how_to, steps_in
 
     assert is_how_to("How do I turn on 2FA?") and is_how_to("how to export notes")
     assert is_how_to("where do i find my invoices") and not is_how_to("What is 2FA?")

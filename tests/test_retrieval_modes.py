@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from qabot.bm25 import BM25, reciprocal_rank_fusion, tokenize
 from qabot.errors import InvalidSettingError
 from qabot.retrieval import Retriever
+from qabot.retrieval.bm25 import BM25, tokenize
+from qabot.retrieval.fusion import reciprocal_rank_fusion
 
 
 def test_tokenize_drops_stop_words_and_plural_endings():

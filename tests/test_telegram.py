@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from qabot.config import Settings
-from qabot.dialogue import Reply
+from qabot.dialogue.replies import Reply
 from qabot.frontends import telegram as tg
 from qabot.frontends.render import split_message, transcript
 from tests.fake_telegram import FakeTelegram

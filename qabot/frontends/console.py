@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from qabot.dialogue import ChatEngine, Reply
+from qabot.dialogue.engine import ChatEngine
+from qabot.dialogue.replies import Reply
 
 CHANNEL = "console"
 HELP = """Type a question about the product. Commands:

@@ -28,7 +28,8 @@ from telegram.ext import (
 )
 
 from qabot.config import Settings
-from qabot.dialogue import ChatEngine, Reply
+from qabot.dialogue.engine import ChatEngine
+from qabot.dialogue.replies import Reply
 from qabot.errors import QabotError
 from qabot.frontends.render import sources_text, split_message, transcript
 

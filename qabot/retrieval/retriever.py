@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from indexer.store import FaqHit, IndexStore, SearchHit, read_manifest
-from qabot.bm25 import BM25, reciprocal_rank_fusion
 from qabot.errors import InvalidSettingError, QabotError
+from qabot.retrieval.bm25 import BM25
+from qabot.retrieval.fusion import reciprocal_rank_fusion
 
 MODES = ("dense", "bm25", "hybrid")
 CANDIDATES = 4  # each ranking offers k x this many candidates to the fusion

@@ -28,19 +28,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qabot.config import Settings
-from qabot.faq import FaqMatcher
-from qabot.followup import contextual_query, is_follow_up, starts_follow_up
+from qabot.dialogue.faq import FaqMatcher
+from qabot.dialogue.followup import contextual_query, is_follow_up, starts_follow_up
+from qabot.dialogue.replies import Reply, Source
+from qabot.dialogue.snippets import sentence_around
+from qabot.dialogue.steps import is_how_to, steps_in
 from qabot.intents.text import prepare
-from qabot.snippets import sentence_around
-from qabot.steps import is_how_to, steps_in
 
 if TYPE_CHECKING:  # the engine never imports SQLAlchemy; history is handed to it
     from qabot.history.repository import StoredMessage
 
 log = logging.getLogger(__name__)
-
-KINDS = ("answer", "faq", "template", "fallback", "handoff", "handed_off", "end",
-         "out_of_scope", "context", "invalid", "error")
 
 DONT_KNOW = ("I'm sorry, I couldn't find the answer to that in the help centre. Would you like "
              "me to connect you with a person? (reply yes, or type /human)")
@@ -56,49 +54,6 @@ ERROR = "Sorry, something went wrong on my side. Please try again in a moment."
 FAQ_CONTEXTS = 2  # nearest FAQ entries whose answers the reader also reads
 STEPS_PASSAGES = 3  # a how-to question gets the steps of one of the top three passages ...
 STEPS_MIN_SIMILARITY = 0.5  # ... that is at least this similar to the question
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where an answer came from, for a citation."""
-
-    title: str
-    location: str  # "file > heading" or "file, page N"
-    snippet: str  # the sentence(s) that hold the answer, or the FAQ question
-    highlight: tuple[int, int] | None = None  # the answer's offsets in ``snippet``
-    source: str = ""  # the file, relative to the knowledge base
-    passage_id: int | None = None
-    score: float | None = None  # retrieval similarity
-    context: str = ""  # the whole passage (for feedback export)
-    answer_start: int | None = None  # the answer's offset in ``context``
-
-    def highlighted(self, before: str = "**", after: str = "**") -> str:
-        if self.highlight is None:
-            return self.snippet
-        a, b = self.highlight
-        return f"{self.snippet[:a]}{before}{self.snippet[a:b]}{after}{self.snippet[b:]}"
-
-
-@dataclass(frozen=True)
-class Reply:
-    text: str  # what to send ("" when the bot stays silent)
-    kind: str  # one of KINDS
-    conversation_id: int
-    message_id: int  # the stored bot message: the target of feedback
-    user_message_id: int
-    intent: str | None = None
-    confidence: float | None = None
-    answer: str | None = None  # the span, or the curated FAQ answer
-    score: float | None = None  # fused reader score, or FAQ similarity
-    sources: tuple[Source, ...] = ()
-    latency_ms: float = 0.0
-
-    @property
-    def silent(self) -> bool:
-        return self.kind == "handed_off"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
