@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from qabot import __version__, cli_models
-from qabot.errors import QabotError
+from qabot.errors import Error, QabotError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export" and args.what == "feedback":
             return cmd_export_feedback(args)
         return cli_models.run(args)
-    except QabotError as exc:
+    except Error as exc:  # qabot's and the indexer's errors
         print(f"qabot: error: {exc}", file=sys.stderr)
         return 1
     except (FileNotFoundError, ValueError) as exc:  # unreadable or malformed data files
@@ -163,10 +163,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     from indexer.store import read_manifest
+    from qabot.errors import IndexNotFoundError
     from qabot.history import History
     from qabot.intents.classifier import IntentClassifier
     from qabot.reader.model import DEFAULT_MODEL_DIR
-    from qabot.retrieval import IndexNotFoundError
 
     settings = _settings(args)
     if not (settings.index_dir / "manifest.json").is_file():

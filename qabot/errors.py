@@ -1,15 +1,39 @@
-"""One error hierarchy for qabot. The CLI catches ``QabotError``, prints one line, exits 1."""
+"""One error hierarchy for qabot and its indexer.
+
+``Error`` (the indexer's ``IndexerError``) is the one base every CLI catches: ``qabot-index``
+catches it, and so does ``qabot``, so a locked, missing or mismatched index is one line on
+stderr and exit status 1 from any command, never a traceback. ``QabotError`` is the base of the
+errors qabot itself raises; the indexer's errors are re-exported here under their own names
+(one class each: ``qabot.errors.IndexNotFoundError is indexer.errors.IndexNotFoundError``).
+"""
 
 from __future__ import annotations
 
+from indexer import errors as _indexer
+from indexer.errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotFoundError,
+    KnowledgeBaseNotFoundError,
+    LoadError,
+    ModelMismatchError,
+)
 
-class QabotError(Exception):
-    """Base class of every error qabot raises on purpose."""
+Error = _indexer.IndexerError
+
+__all__ = ["Error", "IndexCorruptError", "IndexLockedError", "IndexNotFoundError",
+           "InvalidSettingError", "KnowledgeBaseNotFoundError", "LoadError",
+           "ModelMismatchError", "ModelNotFoundError", "QabotError"]
+
+
+class QabotError(Error):
+    """Base class of every error qabot (outside the indexer) raises on purpose."""
 
 
 class ModelNotFoundError(QabotError):
     """A trained model folder is missing or incomplete."""
 
 
-class InvalidSettingError(QabotError, ValueError):
-    """A setting has an invalid value."""
+class InvalidSettingError(QabotError, _indexer.InvalidSettingError):
+    """A setting has an invalid value (also an indexer ``InvalidSettingError`` and a
+    ``ValueError``)."""

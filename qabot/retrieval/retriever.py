@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.store import FaqHit, IndexStore, SearchHit, read_manifest
-from qabot.errors import InvalidSettingError, QabotError
+from qabot.errors import IndexNotFoundError, InvalidSettingError
 from qabot.retrieval.bm25 import BM25
 from qabot.retrieval.fusion import reciprocal_rank_fusion
 
@@ -26,10 +26,6 @@ CANDIDATES = 4  # each ranking offers k x this many candidates to the fusion
 # SQuAD and COVID-QA eval sets (BENCHMARKS.md section 8)
 RRF_K = 10
 DENSE_WEIGHT = 0.5
-
-
-class IndexNotFoundError(QabotError):
-    """There is no index where the settings point."""
 
 
 class Retriever:
