@@ -185,7 +185,8 @@ def _print_ignored(plan) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     from indexer.embedding import embedder_for
     from indexer.errors import InvalidSettingError
-    from indexer.store import IndexStore, read_manifest
+    from indexer.manifest import read_manifest
+    from indexer.store import IndexStore
 
     if args.k < 1:
         raise InvalidSettingError(f"-k must be at least 1; got {args.k}")
@@ -258,7 +259,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from indexer.store import IndexStore, read_manifest
+    from indexer.manifest import read_manifest
+    from indexer.store import IndexStore
     from indexer.sync import remove_sources
 
     manifest = read_manifest(args.index)

@@ -19,7 +19,8 @@ from indexer.documents import FaqEntry, Passage
 from indexer.embedding import Embedder
 from indexer.errors import KnowledgeBaseNotFoundError, LoadError, ModelMismatchError
 from indexer.loaders import discover, load_file, source_name
-from indexer.store import MANIFEST, IndexStore, Manifest, check_model, read_manifest
+from indexer.manifest import MANIFEST, Manifest, check_model, read_manifest
+from indexer.store import IndexStore
 from indexer.vectors import VectorIndexSpec
 from indexer.writer import FileRecord, IndexLock, IndexWriter
 

@@ -26,15 +26,8 @@ import numpy as np
 from indexer.documents import FaqEntry, Passage
 from indexer.errors import IndexLockedError
 from indexer.fsutil import fsync_dir, fsync_tree, remove_tree
-from indexer.store import (
-    DATABASE,
-    FAQ_FAISS,
-    MANIFEST,
-    PASSAGES_FAISS,
-    Manifest,
-    read_manifest,
-    write_manifest_atomic,
-)
+from indexer.manifest import MANIFEST, Manifest, read_manifest, write_manifest_atomic
+from indexer.store import DATABASE, FAQ_FAISS, PASSAGES_FAISS
 from indexer.vectors import VectorIndexSpec
 
 LOCK = ".lock"

@@ -162,7 +162,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from indexer.store import read_manifest
+    from indexer.manifest import read_manifest
     from qabot.errors import IndexNotFoundError
     from qabot.history import History
     from qabot.intents.classifier import IntentClassifier

@@ -32,7 +32,7 @@ def die() -> None:
 
 
 def install_fault(step: str) -> None:
-    import indexer.store as store
+    import indexer.manifest as manifest
     import indexer.vectors as vectors
     import indexer.writer as writer
 
@@ -61,7 +61,7 @@ def install_fault(step: str) -> None:
 
         os.replace = replace
     elif step == "after-manifest":  # committed, old generations not yet collected
-        real = store.write_manifest_atomic
+        real = manifest.write_manifest_atomic
 
         def commit_then_die(index_dir, manifest):
             real(index_dir, manifest)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from indexer.errors import IndexLockedError
-from indexer.store import IndexStore, read_manifest
+from indexer.manifest import read_manifest
+from indexer.store import IndexStore
 from indexer.sync import build
 from tests.fakes import HashingEmbedder
 from tests.test_sync import SMALL, assert_consistent, make_kb

@@ -10,7 +10,8 @@ import pytest
 
 from indexer.chunking import ChunkSettings
 from indexer.errors import IndexNotFoundError, KnowledgeBaseNotFoundError, ModelMismatchError
-from indexer.store import IndexStore, read_manifest
+from indexer.manifest import read_manifest
+from indexer.store import IndexStore
 from indexer.sync import build
 from indexer.vectors import ids_of
 from tests.fakes import HashingEmbedder

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.store import FaqHit, IndexStore, SearchHit, read_manifest
+from indexer.manifest import read_manifest
+from indexer.store import FaqHit, IndexStore, SearchHit
 from qabot.errors import IndexNotFoundError, InvalidSettingError
 from qabot.retrieval.bm25 import BM25
 from qabot.retrieval.fusion import reciprocal_rank_fusion
