@@ -101,7 +101,7 @@ def main() -> int:
                 respond_ms.append(reply.latency_ms)
                 kinds[reply.kind] = kinds.get(reply.kind, 0) + 1
                 t0 = time.perf_counter()
-                hits = engine.retriever.search(engine.retriever.embed(q), settings.top_k)
+                hits = engine.retriever.search(q, settings.top_k)  # embeds, bot's mode
                 engine.reader.read(q, hits, top_k=3)
                 bare_ms.append((time.perf_counter() - t0) * 1000)
         latency[precision] = {"reader_precision": engine.reader.precision,

@@ -48,7 +48,7 @@ def retrieval_metrics(questions, retriever, modes=MODES) -> dict:
     for mode in modes:
         ranks = []
         for q, v in zip(questions, vectors):
-            hits = retriever.search(v, 20, q.question, mode=mode)
+            hits = retriever.search(q.question, 20, mode=mode, vector=v)
             ranks.append(next((i for i, h in enumerate(hits, 1) if is_gold(h, q)), None))
         n = len(ranks)
         out[mode] = {**{f"recall@{k}": round(100 * sum(1 for r in ranks if r and r <= k) / n, 2)
@@ -123,10 +123,10 @@ def main() -> int:
         row = {}
         for kind, index in (("flat", flat), ("hnsw", hnsw)):
             retriever = Retriever(index, embedder)
-            retriever.search(vectors[0], 20)
+            retriever.search(questions[0].question, 20, mode="dense", vector=vectors[0])
             t0 = time.perf_counter()
-            for v in vectors:
-                retriever.search(v, 20)
+            for q, v in zip(questions, vectors):
+                retriever.search(q.question, 20, mode="dense", vector=v)
             ms = (time.perf_counter() - t0) * 1000 / len(vectors)
             row[kind] = {"dense_search_ms": round(ms, 3),
                          **retrieval_metrics(questions, retriever, ("dense",))["dense"]}

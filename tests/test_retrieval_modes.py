@@ -36,18 +36,23 @@ def test_reciprocal_rank_fusion():
 def test_retriever_modes(kb_index, fake_embedder):
     query = "When can annual payments be refunded?"
     retriever = Retriever(kb_index, fake_embedder, mode="hybrid")
-    vector = retriever.embed(query)
-    dense = retriever.search(vector, 3, query, mode="dense")
+    dense = retriever.search(query, 3, mode="dense")
     for mode in ("bm25", "hybrid"):
-        hits = retriever.search(vector, 3, query, mode=mode)
+        hits = retriever.search(query, 3, mode=mode)
         assert hits[0].source == "refunds.md"
         # every hit is scored by cosine similarity to the query, whichever way it was found
         by_id = {h.passage_id: h.score for h in dense}
         for h in hits:
             if h.passage_id in by_id:
                 assert h.score == pytest.approx(by_id[h.passage_id], abs=1e-5)
-    assert retriever.search(vector, 3) == dense  # without the text: dense
+    # the retriever's own mode by default; a given vector is used instead of embedding again
+    assert retriever.search(query, 3) == retriever.search(query, 3, mode="hybrid")
+    vector = retriever.embed(query)
+    assert retriever.search("ignored", 3, mode="dense", vector=vector) == dense
+    assert retriever.search_faq(query, 1) == retriever.search_faq("x", 1, vector=vector)
     retriever.reload()
-    assert retriever.search(vector, 1, query)[0].source == "refunds.md"
+    assert retriever.search(query, 1)[0].source == "refunds.md"
+    with pytest.raises(InvalidSettingError, match="retrieval mode"):
+        retriever.search(query, 3, mode="sparse")
     with pytest.raises(InvalidSettingError, match="retrieval mode"):
         Retriever(kb_index, fake_embedder, mode="magic")

@@ -207,7 +207,7 @@ class ChatEngine:
         if topic is not None:
             vector = self.retriever.embed(query)
         standalone = topic or text
-        faq = self.faq.best(vector)
+        faq = self.faq.best(query, vector)
         if (faq is not None and faq.score >= self.settings.faq_threshold
                 and not (said and faq.answer == said.text)):
             source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
@@ -215,8 +215,9 @@ class ChatEngine:
             return _Outcome("faq", faq.answer, answer=faq.answer, score=round(faq.score, 4),
                             sources=(source,), topic=standalone, **seen)
         # the curated answers of the nearest FAQ entries are read too: clean, short contexts
-        faqs = [_FaqPassage.of(h) for h in self.retriever.search_faq(vector, FAQ_CONTEXTS)]
-        hits = [*self.retriever.search(vector, self.settings.top_k, query), *faqs]
+        faqs = [_FaqPassage.of(h)
+                for h in self.retriever.search_faq(query, FAQ_CONTEXTS, vector=vector)]
+        hits = [*self.retriever.search(query, self.settings.top_k, vector=vector), *faqs]
         result = self.reader.read(query, hits, top_k=3)
         fresh = [a for a in result.answers if not _repeats(a, hits[a.passage_index], said)]
         best = _tidy(fresh[0]) if fresh else None

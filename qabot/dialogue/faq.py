@@ -19,21 +19,17 @@ class FaqMatch:
 
 
 class FaqMatcher:
-    """``search(vector, k)`` returns FAQ hits (``indexer.store.FaqHit``) best first."""
+    """``search(text, k, vector=...)`` returns FAQ hits (``indexer.store.FaqHit``) best first
+    (``Retriever.search_faq``)."""
 
-    def __init__(self, search: Callable[[np.ndarray, int], Sequence], threshold: float):
+    def __init__(self, search: Callable[..., Sequence], threshold: float):
         self._search = search
         self.threshold = threshold
 
-    def best(self, vector: np.ndarray) -> FaqMatch | None:
+    def best(self, text: str, vector: np.ndarray | None = None) -> FaqMatch | None:
         """The closest FAQ entry, whatever its score (None when there is no FAQ)."""
-        hits = self._search(vector, 1)
+        hits = self._search(text, 1, vector=vector)
         if not hits:
             return None
         h = hits[0]
         return FaqMatch(h.question, h.answer, float(h.score), h.source, h.row, h.faq_id)
-
-    def match(self, vector: np.ndarray) -> FaqMatch | None:
-        """The closest FAQ entry when its score reaches the threshold."""
-        best = self.best(vector)
-        return best if best is not None and best.score >= self.threshold else None

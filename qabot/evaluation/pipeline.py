@@ -86,12 +86,12 @@ def evaluate_question(q: EvalQuestion, retriever, reader, *, modes: Sequence[str
     vector = retriever.embed(q.question)
     ranks, pipeline_hits = {}, None
     for m in modes:
-        hits = retriever.search(vector, max(RECALL_AT), q.question, mode=m)
+        hits = retriever.search(q.question, max(RECALL_AT), mode=m, vector=vector)
         ranks[m] = next((i for i, h in enumerate(hits, 1) if is_gold(h, q)), None)
         if m == mode:
             pipeline_hits = hits[:top_k]
     if pipeline_hits is None:
-        pipeline_hits = retriever.search(vector, top_k, q.question, mode=mode)
+        pipeline_hits = retriever.search(q.question, top_k, mode=mode, vector=vector)
     gold = reader.read(q.question, [q.context], top_k=1).answers  # always answering
     gold_em, gold_f1 = score_one(gold[0].text if gold else "", q.answers)
     result = reader.read(q.question, pipeline_hits, top_k=1)

@@ -95,11 +95,17 @@ class Retriever:
                                   for h in store.iter_passages())
             return self._bm25
 
-    def search(self, vector: np.ndarray, k: int = 5, text: str | None = None,
-               mode: str | None = None) -> list[SearchHit]:
-        """Top-k passages; ``text`` (the query) is needed for bm25 and hybrid modes."""
+    def search(self, text: str, k: int = 5, *, mode: str | None = None,
+               vector: np.ndarray | None = None) -> list[SearchHit]:
+        """Top-k passages for ``text`` in ``mode`` (default: the retriever's). The text is
+        embedded with the index's model unless its ``vector`` is given (a caller that already
+        embedded it, as the engine does for routing)."""
         mode = mode or self.mode
-        if mode == "dense" or text is None:
+        if mode not in MODES:
+            raise InvalidSettingError(f"retrieval mode must be one of {', '.join(MODES)}, "
+                                      f"got {mode!r}")
+        vector = self.embed(text) if vector is None else vector
+        if mode == "dense":
             return self.store.search(vector, k)
         lexical = [i for i, _ in self.bm25.search(text, k * CANDIDATES)]
         if mode == "bm25":
@@ -109,5 +115,7 @@ class Retriever:
                                        [self.dense_weight, 1.0])[:k]
         return self.store.passages([i for i, _ in fused], vector)
 
-    def search_faq(self, vector: np.ndarray, k: int = 1) -> list[FaqHit]:
-        return self.store.search_faq(vector, k)
+    def search_faq(self, text: str, k: int = 1, *, vector: np.ndarray | None = None
+                   ) -> list[FaqHit]:
+        """The k FAQ questions nearest to ``text`` (dense)."""
+        return self.store.search_faq(self.embed(text) if vector is None else vector, k)
