@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from qabot import cli
+from qabot.cli import history as history_cli
 from qabot.frontends import console
 from qabot.history import History
 
@@ -111,6 +112,6 @@ def test_cli_errors(tmp_path, capsys, monkeypatch):
 
 
 def test_parse_age():
-    assert cli.parse_age("90d") == timedelta(days=90)
-    assert cli.parse_age(" 2w ") == timedelta(weeks=2)
-    assert cli.parse_age("12h") == timedelta(hours=12)
+    assert history_cli.parse_age("90d") == timedelta(days=90)
+    assert history_cli.parse_age(" 2w ") == timedelta(weeks=2)
+    assert history_cli.parse_age("12h") == timedelta(hours=12)

@@ -7,7 +7,7 @@ import re
 import yaml
 
 from indexer.cli import _parser as index_parser
-from qabot.cli import _parser as qabot_parser
+from qabot.cli import build_parser as qabot_parser
 from tests.conftest import ROOT
 
 DOCKER = ROOT / "docker"

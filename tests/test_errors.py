@@ -7,6 +7,7 @@ import pytest
 import indexer.errors as indexer_errors
 import qabot.errors as errors
 from qabot import cli
+from qabot.cli import chat as chat_cli
 
 
 def test_one_base_and_one_class_per_name():
@@ -30,7 +31,7 @@ def test_qabot_commands_print_indexer_and_qabot_errors_as_one_line(monkeypatch, 
     def boom(args):
         raise error
 
-    monkeypatch.setattr(cli, "cmd_chat", boom)
+    monkeypatch.setattr(chat_cli, "cmd_chat", boom)
     assert cli.main(["ask", "hello"]) == 1
     err = capsys.readouterr().err
     assert err == f"qabot: error: {error}\n"

@@ -1,0 +1,105 @@
+"""`qabot chat`, `qabot ask`, `qabot telegram`, `qabot health`: running the bot."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+
+from qabot.cli.options import settings_from
+from qabot.errors import QabotError
+
+
+def add_parsers(sub, common) -> None:
+    ch = sub.add_parser("chat", parents=[common], help="talk to the bot in the terminal",
+                        description="Interactive chat; the conversation is stored in the "
+                        "history database. /help lists the commands.")
+    ch.add_argument("--user", default=getpass.getuser(), help="who is chatting (default: you)")
+    ch.add_argument("--no-sources", action="store_true", help="hide the cited passages")
+    ak = sub.add_parser("ask", parents=[common], help="ask one question and print the reply")
+    ak.add_argument("question")
+    ak.add_argument("--user", default=getpass.getuser())
+    ak.add_argument("--json", action="store_true",
+                    help="print the whole reply (kind, intent, scores, sources) as JSON")
+
+    tg = sub.add_parser(
+        "telegram", parents=[common], help="run the Telegram bot (long polling or a webhook)",
+        description="Run the bot on Telegram until interrupted. The token comes from "
+        "QABOT_TELEGRAM_TOKEN (or the config file), never from the command line. Long "
+        "polling by default; --webhook-url runs a webhook server instead (several replicas "
+        "behind a load balancer, with a PostgreSQL history).")
+    tg.add_argument("--webhook-url", metavar="URL",
+                    help="public HTTPS URL Telegram posts updates to (…/telegram is appended)")
+    tg.add_argument("--listen", default="0.0.0.0", help="webhook: address to listen on")
+    tg.add_argument("--port", type=int, default=8443, help="webhook: port (default 8443)")
+    tg.add_argument("--secret-token", metavar="TOKEN", default=os.environ.get(
+        "QABOT_TELEGRAM_WEBHOOK_SECRET"), help="webhook: secret Telegram sends in a header "
+        "(default: $QABOT_TELEGRAM_WEBHOOK_SECRET)")
+
+    he = sub.add_parser("health", parents=[common],
+                        help="check that the bot can start: settings, index, models, database",
+                        description="Exit 0 and print 'ok' when the settings are valid, the "
+                        "index and the models are readable and the history database opens "
+                        "(the Docker health check; loads no model weights).")
+    he.add_argument("--json", action="store_true")
+    for parser in (ch, ak):
+        parser.set_defaults(func=cmd_chat)
+    tg.set_defaults(func=cmd_telegram)
+    he.set_defaults(func=cmd_health)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from qabot.app import build_engine
+    from qabot.frontends import console
+
+    engine = build_engine(settings_from(args))
+    if args.command == "ask":
+        return console.ask(engine, args.question, args.user, as_json=args.json)
+    print("loading models ...", file=sys.stderr)
+    engine.warm_up()
+    return console.chat(engine, args.user, show_sources=not args.no_sources)
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from indexer.manifest import read_manifest
+    from qabot.errors import IndexNotFoundError
+    from qabot.history import History
+    from qabot.intents.classifier import IntentClassifier
+    from qabot.reader.model import DEFAULT_MODEL_DIR
+
+    settings = settings_from(args)
+    if not (settings.index_dir / "manifest.json").is_file():
+        raise IndexNotFoundError(f"no index at {settings.index_dir}")
+    manifest = read_manifest(settings.index_dir)
+    reader_dir = settings.reader_model or DEFAULT_MODEL_DIR
+    if not (reader_dir / "reader_config.json").is_file():
+        raise QabotError(f"no reader model at {reader_dir}")
+    intents = IntentClassifier(settings.intent_model)  # reads its JSON and YAML only
+    history = History.open(settings.database_url)
+    stats = history.stats()
+    history.close()
+    report = {"ok": True, "index": str(settings.index_dir), "passages": manifest.passages,
+              "intents": len(intents.labels), "conversations": stats.conversations}
+    print(json.dumps(report) if args.json else
+          f"ok: index {settings.index_dir} ({manifest.passages} passages), "
+          f"{len(intents.labels)} intents, {stats.conversations} conversations")
+    return 0
+
+
+def cmd_telegram(args: argparse.Namespace) -> int:
+    import logging
+
+    from qabot.app import build_engine
+    from qabot.frontends import telegram
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        level=logging.INFO)
+    settings = settings_from(args)
+    if not settings.telegram_token:
+        raise QabotError("no Telegram bot token: set QABOT_TELEGRAM_TOKEN (from @BotFather)")
+    engine = build_engine(settings, warm=True)
+    telegram.run(engine, settings, webhook_url=args.webhook_url, listen=args.listen,
+                 port=args.port, secret_token=args.secret_token)
+    return 0
