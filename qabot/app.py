@@ -1,4 +1,6 @@
-"""The composition root: Settings -> a ready ChatEngine (index, models, history)."""
+"""The composition root: Settings -> a ready ChatEngine (index, models, history), and the
+services front ends need beyond the engine (``reindex``). Front ends, the CLI, health checks and
+evaluations build what they use here, never by hand."""
 
 from __future__ import annotations
 
@@ -29,3 +31,20 @@ def build_engine(settings: Settings, *, warm: bool = False) -> ChatEngine:
     if warm:
         engine.warm_up()
     return engine
+
+
+def reindex(engine: ChatEngine, settings: Settings) -> str:
+    """Sync the index with the knowledge-base folder (an atomic generation swap, with the
+    index's own embedding model), then make the engine read the new generation; returns a
+    one-line summary. The previous index stays live if this raises."""
+    from indexer.sync import build
+    from qabot.errors import InvalidSettingError
+
+    if settings.kb_dir is None:
+        raise InvalidSettingError("no knowledge-base folder is configured (QABOT_KB_DIR)")
+    report = build(settings.kb_dir, settings.index_dir, engine.retriever.embedder)
+    engine.reload_index()
+    plan = report.plan
+    return (f"Reindexed: {len(plan.added)} files added, {len(plan.updated)} updated, "
+            f"{len(plan.removed)} removed, {len(plan.unchanged)} unchanged; "
+            f"{len(report.failures)} skipped.")

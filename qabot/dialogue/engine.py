@@ -19,20 +19,29 @@ stores the reply with how it was made, and returns a typed ``Reply``:
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qabot.config import Settings
+from qabot.dialogue.answers import (
+    FaqPassage,
+    Outcome,
+    answer_text,
+    clean_text,
+    find_words,
+    readable,
+    repeats,
+    source_of,
+    steps_outcome,
+    tidy,
+)
 from qabot.dialogue.faq import FaqMatcher
 from qabot.dialogue.followup import contextual_query, is_follow_up, starts_follow_up
 from qabot.dialogue.replies import Reply, Source
-from qabot.dialogue.snippets import sentence_around
-from qabot.dialogue.steps import is_how_to, steps_in
+from qabot.dialogue.steps import is_how_to
 from qabot.intents.text import prepare
 
 if TYPE_CHECKING:  # the engine never imports SQLAlchemy; history is handed to it
@@ -52,36 +61,6 @@ AFFIRM = "Okay! What would you like to know?"
 DENY = "No problem. Is there anything else I can help with?"
 ERROR = "Sorry, something went wrong on my side. Please try again in a moment."
 FAQ_CONTEXTS = 2  # nearest FAQ entries whose answers the reader also reads
-STEPS_PASSAGES = 3  # a how-to question gets the steps of one of the top three passages ...
-STEPS_MIN_SIMILARITY = 0.5  # ... that is at least this similar to the question
-
-
-@dataclass
-class _Outcome:
-    kind: str
-    text: str
-    intent: str | None = None
-    confidence: float | None = None
-    answer: str | None = None
-    score: float | None = None
-    sources: tuple[Source, ...] = ()
-    topic: str | None = None  # the standalone question this message was about
-    unanswered: bool = False
-    extra: dict = field(default_factory=dict)
-
-
-def clean_text(text: object, max_chars: int) -> str:
-    """Control characters dropped, whitespace collapsed, at most ``max_chars`` characters."""
-    if not isinstance(text, str):
-        return ""
-    kept = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
-                   for ch in text[: max_chars * 2])
-    return " ".join(kept.split())[:max_chars]
-
-
-def readable(text: str) -> bool:
-    """Something to classify: a letter, a digit or a pictograph (emoji)."""
-    return any(ch.isalnum() or unicodedata.category(ch) == "So" for ch in text)
 
 
 class ChatEngine:
@@ -125,6 +104,34 @@ class ChatEngine:
     def feedback(self, message_id: int, helpful: bool, comment: str | None = None) -> None:
         self.history.add_feedback(message_id, 1 if helpful else -1, comment)
 
+    # ---------------------------------------------------------------- what front ends read
+
+    def transcript(self, conversation_id: int, limit: int = 40) -> list[StoredMessage]:
+        """The conversation's last ``limit`` messages, oldest first (for an operator)."""
+        return self.history.messages(conversation_id, limit)
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        return self.history.message(message_id)
+
+    def owner_of_message(self, message_id: int) -> tuple[str, str] | None:
+        """(channel, user) of the conversation a message belongs to."""
+        return self.history.owner_of_message(message_id)
+
+    def owner_of_conversation(self, conversation_id: int) -> tuple[str, str] | None:
+        return self.history.owner_of_conversation(conversation_id)
+
+    def stats(self):
+        """Conversations, answer rate, handoffs and feedback (``history.HistoryStats``)."""
+        return self.history.stats()
+
+    def unanswered(self, limit: int = 15):
+        """The latest questions the bot could not answer, newest first."""
+        return self.history.unanswered(limit)
+
+    def reload_index(self) -> None:
+        """Read the newest committed index generation (after a reindex)."""
+        self.retriever.reload()
+
     # ---------------------------------------------------------------- the cascade
 
     def respond(self, conversation_id: int, text: str) -> Reply:
@@ -135,7 +142,7 @@ class ChatEngine:
             outcome = self._decide(conversation_id, raw)
         except Exception:  # a failing model or index must not lose the conversation
             log.exception("reply to message %s failed", user_message)
-            outcome = _Outcome("error", ERROR)
+            outcome = Outcome("error", ERROR)
         latency = (perf_counter() - started) * 1000
         sources = [asdict(s) for s in outcome.sources]
         bot_message = self.history.add_message(
@@ -156,12 +163,12 @@ class ChatEngine:
                      outcome.intent, outcome.confidence, outcome.answer, outcome.score,
                      outcome.sources, round(latency, 2))
 
-    def _decide(self, conversation_id: int, raw: str) -> _Outcome:
+    def _decide(self, conversation_id: int, raw: str) -> Outcome:
         if self.history.conversation(conversation_id).status == "handed_off":
-            return _Outcome("handed_off", "")
+            return Outcome("handed_off", "")
         text = clean_text(raw, self.settings.max_message_chars)
         if not readable(text):
-            return _Outcome("invalid", INVALID)
+            return Outcome("invalid", INVALID)
         vector = self.retriever.embed(prepare(text))
         prediction = (self.intents.predict_vector(vector) if self.reuse_vector
                       else self.intents.predict(text))
@@ -178,18 +185,18 @@ class ChatEngine:
         if asks and action in ("template", "context") and prediction.confidence < 0.5:
             action = "answer"  # "and Team?" after a question: unsure small talk is a follow-up
         if action == "handoff":
-            return _Outcome("handoff", HANDOFF, **seen)
+            return Outcome("handoff", HANDOFF, **seen)
         if action == "end":
-            return _Outcome("end", self._template(prediction.intent, conversation_id)
+            return Outcome("end", self._template(prediction.intent, conversation_id)
                             or GOODBYE, **seen)
         if action == "template":
-            return _Outcome("template", self._template(prediction.intent, conversation_id)
+            return Outcome("template", self._template(prediction.intent, conversation_id)
                             or AFFIRM, **seen)
         if action == "context":
             offered = last_reply is not None and last_reply.kind == "fallback"
             if offered and prediction.intent == "affirm":
-                return _Outcome("handoff", HANDOFF, **seen)
-            return _Outcome("context", DENY if prediction.intent == "deny" else AFFIRM, **seen)
+                return Outcome("handoff", HANDOFF, **seen)
+            return Outcome("context", DENY if prediction.intent == "deny" else AFFIRM, **seen)
         if action == "answer" or follow_up:
             # a follow-up asks for something else than what the last reply said
             said = (last_reply if follow_up and last_reply is not None
@@ -199,10 +206,10 @@ class ChatEngine:
         found = self._knowledge(text, vector, None, seen, None)
         if found.kind in ("answer", "faq"):
             return found
-        return _Outcome("out_of_scope", OUT_OF_SCOPE, **seen)
+        return Outcome("out_of_scope", OUT_OF_SCOPE, **seen)
 
     def _knowledge(self, text: str, vector: np.ndarray, topic: str | None, seen: dict,
-                   said: StoredMessage | None) -> _Outcome:
+                   said: StoredMessage | None) -> Outcome:
         query = contextual_query(text, topic)
         if topic is not None:
             vector = self.retriever.embed(query)
@@ -212,27 +219,27 @@ class ChatEngine:
                 and not (said and faq.answer == said.text)):
             source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
                             snippet=faq.question, source=faq.source, score=faq.score)
-            return _Outcome("faq", faq.answer, answer=faq.answer, score=round(faq.score, 4),
+            return Outcome("faq", faq.answer, answer=faq.answer, score=round(faq.score, 4),
                             sources=(source,), topic=standalone, **seen)
         # the curated answers of the nearest FAQ entries are read too: clean, short contexts
-        faqs = [_FaqPassage.of(h)
+        faqs = [FaqPassage.of(h)
                 for h in self.retriever.search_faq(query, FAQ_CONTEXTS, vector=vector)]
         hits = [*self.retriever.search(query, self.settings.top_k, vector=vector), *faqs]
         result = self.reader.read(query, hits, top_k=3)
-        fresh = [a for a in result.answers if not _repeats(a, hits[a.passage_index], said)]
-        best = _tidy(fresh[0]) if fresh else None
+        fresh = [a for a in result.answers if not repeats(a, hits[a.passage_index], said)]
+        best = tidy(fresh[0]) if fresh else None
         if is_how_to(text):
-            steps = _steps(hits, best, said)
+            steps = steps_outcome(hits, best, said)
             if steps is not None:
                 return replace(steps, topic=standalone, **seen)
         if best is None or result.abstained or best.fused_score < self.settings.answer_threshold:
             score = round(best.fused_score, 4) if best is not None else None
-            return _Outcome("fallback", DONT_KNOW, score=score, topic=standalone,
+            return Outcome("fallback", DONT_KNOW, score=score, topic=standalone,
                             unanswered=True, **seen)
-        also = [(i, _find(hits[i].text, best.text)) for i in best.also_in]
-        sources = (_source(hits[best.passage_index], best.start, best.end),
-                   *(_source(hits[i], *at) for i, at in also if at is not None))
-        return _Outcome("answer", _answer_text(best.text, sources[0]), answer=best.text,
+        also = [(i, find_words(hits[i].text, best.text)) for i in best.also_in]
+        sources = (source_of(hits[best.passage_index], best.start, best.end),
+                   *(source_of(hits[i], *at) for i, at in also if at is not None))
+        return Outcome("answer", answer_text(best.text, sources[0]), answer=best.text,
                         score=round(best.fused_score, 4), sources=sources, topic=standalone,
                         **seen)
 
@@ -245,89 +252,3 @@ class ChatEngine:
         return found.responses[(conversation_id + turn) % len(found.responses)]
 
 
-@dataclass(frozen=True)
-class _FaqPassage:
-    """An FAQ entry's curated answer, read as a passage."""
-
-    text: str
-    score: float
-    source: str
-    title: str
-    location: str
-    passage_id: int | None = None
-
-    @classmethod
-    def of(cls, hit) -> _FaqPassage:
-        return cls(hit.answer, float(hit.score), hit.source, hit.question,
-                   f"{hit.source}, row {hit.row}")
-
-
-def _steps(hits, best, said: StoredMessage | None) -> _Outcome | None:
-    """For a how-to question: the numbered steps of the best-ranked close passage (of the top
-    three retrieved) that has them; the list around the reader's answer where there are
-    several."""
-    for rank, hit in enumerate(hits[:STEPS_PASSAGES]):
-        if hit.score < STEPS_MIN_SIMILARITY:
-            break
-        near = best.start if best is not None and best.passage_index == rank else None
-        found = steps_in(hit.text, near)
-        if found is None:
-            continue
-        start, end = found
-        steps = hit.text[start:end]
-        if said is not None and steps in said.text:
-            continue
-        source = Source(hit.title, hit.location, steps, (0, len(steps)), hit.source,
-                        hit.passage_id, round(float(hit.score), 4), hit.text, start)
-        score = best.fused_score if near is not None else float(hit.score)
-        return _Outcome("answer", f"{steps}\n\nSource: {hit.location}", answer=steps,
-                        score=round(score, 4), sources=(source,))
-    return None
-
-
-def _repeats(answer, hit, said: StoredMessage | None) -> bool:
-    """The answer is the one the last reply gave (its span, or its curated FAQ answer)."""
-    if said is None:
-        return False
-    given = said.text.split("\n\n")[0].strip() if said.kind == "answer" else said.text.strip()
-    return answer.text.strip() == given
-
-
-def _tidy(answer):
-    """Trim whitespace and stray punctuation the span picked up at its edges."""
-    text = answer.text
-    lead = len(text) - len(text.lstrip(" \t\n.,;:)]-*|"))
-    trail = len(text) - len(text.rstrip(" \t\n,;:([-*|"))
-    if lead + trail == 0 or lead + trail >= len(text):
-        return answer
-    return replace(answer, text=text[lead:len(text) - trail], start=answer.start + lead,
-                   end=answer.end - trail)
-
-
-def _find(text: str, answer: str) -> tuple[int, int] | None:
-    """Where ``answer`` occurs in ``text`` as whole words, outside list numbering."""
-    for m in re.finditer(re.escape(answer), text, re.IGNORECASE):
-        a, b = m.span()
-        if (a == 0 or not text[a - 1].isalnum()) and (b == len(text) or not text[b].isalnum()) \
-                and not re.match(r"[.)]\s", text[b:b + 2]):
-            return a, b
-    return None
-
-
-def _source(hit, start: int | None = None, end: int | None = None) -> Source:
-    text = hit.text
-    if start is None or end is None:
-        left, right = sentence_around(text, 0, 0)
-        return Source(hit.title, hit.location, text[left:right], None, hit.source,
-                      hit.passage_id, round(float(hit.score), 4), text, None)
-    left, right = sentence_around(text, start, end)
-    return Source(hit.title, hit.location, text[left:right], (start - left, end - left),
-                  hit.source, hit.passage_id, round(float(hit.score), 4), text, start)
-
-
-def _answer_text(span: str, source: Source) -> str:
-    lines = [span.strip()]
-    if source.snippet.strip() and source.snippet.strip() != span.strip():
-        lines.append(f"“{source.snippet.strip()}”")
-    lines.append(f"Source: {source.location}")
-    return "\n\n".join(lines)

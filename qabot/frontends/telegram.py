@@ -27,6 +27,7 @@ from telegram.ext import (
     filters,
 )
 
+from qabot.app import reindex as reindex_service
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 from qabot.dialogue.replies import Reply
@@ -151,7 +152,7 @@ async def _notify_operator(state: BotState, bot, update: Update, conversation: i
                     "(QABOT_TELEGRAM_OPERATOR_CHAT)", conversation)
         return
     user = update.effective_user
-    messages = await state.run(state.engine.history.messages, conversation, 40)
+    messages = await state.run(state.engine.transcript, conversation, 40)
     header = (f"Conversation {conversation} asks for a person: {user.full_name} "
               f"(@{user.username or '-'}, id {user.id}). /release {conversation} gives it "
               "back to the bot.")
@@ -219,7 +220,7 @@ async def _release(state: BotState, bot, update: Update, conversation: int) -> N
         return await send(bot, update.effective_chat.id,
                           f"Conversation {conversation} is not handed off.")
     await send(bot, update.effective_chat.id, f"Conversation {conversation} is back with the bot.")
-    owner = await state.run(state.engine.history.owner_of_conversation, conversation)
+    owner = await state.run(state.engine.owner_of_conversation, conversation)
     if owner is not None and owner[0] == CHANNEL:
         await send(bot, int(owner[1]), RELEASED)
 
@@ -229,7 +230,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     state = _state(context)
     if not state.is_admin(update):
         return await unknown(update, context)
-    s = await state.run(state.engine.history.stats)
+    s = await state.run(state.engine.stats)
     await send(context.bot, update.effective_chat.id,
                f"{s.users} users, {s.conversations} conversations, {s.messages_in} messages.\n"
                f"Answered {s.answered}, unanswered {s.unanswered} (answer rate "
@@ -242,7 +243,7 @@ async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     state = _state(context)
     if not state.is_admin(update):
         return await unknown(update, context)
-    questions = await state.run(state.engine.history.unanswered, 15)
+    questions = await state.run(state.engine.unanswered, 15)
     text = "\n".join(f"{q.created_at:%Y-%m-%d %H:%M} {q.question}" for q in questions)
     await send(context.bot, update.effective_chat.id, text or "No unanswered questions.")
 
@@ -257,23 +258,11 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                           "No knowledge-base folder is configured (QABOT_KB_DIR).")
     await send(context.bot, update.effective_chat.id, "Reindexing ...")
     try:
-        summary = await state.run(rebuild_index, state.engine, state.settings)
+        summary = await state.run(reindex_service, state.engine, state.settings)
     except Exception as exc:  # the old index stays live; say why
         log.exception("reindex failed")
         summary = f"Reindex failed, the previous index stays in use: {exc}"
     await send(context.bot, update.effective_chat.id, summary)
-
-
-def rebuild_index(engine: ChatEngine, settings: Settings) -> str:
-    """Sync the index with the KB folder (atomic generation swap), then reopen it."""
-    from indexer.sync import build
-
-    report = build(settings.kb_dir, settings.index_dir, engine.retriever.embedder)
-    engine.retriever.reload()
-    plan = report.plan
-    return (f"Reindexed: {len(plan.added)} files added, {len(plan.updated)} updated, "
-            f"{len(plan.removed)} removed, {len(plan.unchanged)} unchanged; "
-            f"{len(report.failures)} skipped.")
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -306,19 +295,19 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return await query.answer()
         await query.answer("Released")
         return await _release(state, context.bot, update, int(ident))
-    owner = await state.run(state.engine.history.owner_of_message, int(ident))
+    owner = await state.run(state.engine.owner_of_message, int(ident))
     if owner != (CHANNEL, str(update.effective_user.id)):
         return await query.answer("That message is not yours.")
     if kind in ("up", "down"):
         await state.run(state.engine.feedback, int(ident), kind == "up")
         await query.answer("Thanks for the feedback!")
-        stored = await state.run(state.engine.history.message, int(ident))
+        stored = await state.run(state.engine.message, int(ident))
         markup = (InlineKeyboardMarkup([[InlineKeyboardButton(
             "Sources", callback_data=f"src:{ident}")]]) if stored and stored.kind == "answer"
             else None)
         await _retrying(partial(query.edit_message_reply_markup, reply_markup=markup))
     elif kind == "src":
-        stored = await state.run(state.engine.history.message, int(ident))
+        stored = await state.run(state.engine.message, int(ident))
         await query.answer()
         await send(context.bot, update.effective_chat.id,
                    sources_text(stored.sources if stored else ()))
