@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qabot.training.reader_training import ReaderTrainConfig, featurize, train_reader
+from qabot.training.reader_features import featurize
+from qabot.training.reader_training import ReaderTrainConfig, train_reader
 from qabot.training.squad import load_squad, training_examples
 
 TINY = Path(__file__).parent / "data" / "tiny_squad.json"

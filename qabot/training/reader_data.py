@@ -19,10 +19,21 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qabot.reader.decode import normalize_answer
-from qabot.training.squad import QAExample
+from qabot.training.squad import (
+    QAExample,
+    TrainingSet,
+    load_squad,
+    parse_source,
+    training_examples,
+)
+
+if TYPE_CHECKING:
+    from qabot.training.reader_training import ReaderTrainConfig
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
@@ -111,3 +122,27 @@ def write_squad(examples: list[QAExample], path: str | Path) -> Path:
     path = Path(path)
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What step 2 chose: the merged sources, the examples trained on, and validation."""
+
+    merged: TrainingSet
+    examples: list[QAExample]
+    negatives: int  # same-article negatives made (before sampling)
+    validation: list[QAExample]
+
+
+def training_data(cfg: ReaderTrainConfig) -> TrainingData:
+    """Merge the sources, hold out validation articles, add same-article negatives, sample."""
+    data = training_examples(cfg.train_files, cfg.titles)
+    first = parse_source(cfg.train_files[0])
+    first_titles = {e.title for e in load_squad(first.file, first.titles or cfg.titles)}
+    train, val = split_validation(data.examples, first_titles, cfg.val_articles, cfg.seed)
+    negatives = same_article_negatives(train, cfg.same_article_negatives, cfg.seed)
+    examples = sample(train + negatives, cfg.sample, cfg.sample_offset, cfg.seed)
+    examples = examples[: cfg.limit] if cfg.limit else examples
+    if val:
+        val = val + same_article_negatives(val, 1.0, cfg.seed)
+    return TrainingData(data, examples, len(negatives), val)

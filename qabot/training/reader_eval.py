@@ -11,6 +11,7 @@ Every question is read against its own paragraph. Reported:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -89,3 +90,19 @@ def evaluate_reader(
         out.update(best_f1=best_f1, best_f1_thresh=thresh_f1, best_exact=best_em,
                    best_exact_thresh=thresh_em)
     return out
+
+
+def choose_threshold(model_dir: Path, validation: Path, *, progress: bool = False) -> dict:
+    """Evaluate the trained reader on the validation file at its default precision and store
+    the F1-best no-answer threshold in its reader_config.json."""
+    metrics = evaluate_reader(Reader(model_dir), validation, progress=progress)
+    path = Path(model_dir) / "reader_config.json"
+    config = json.loads(path.read_text())
+    config["null_threshold"] = round(float(metrics["best_f1_thresh"]), 4)
+    config["null_threshold_note"] = (
+        f"F1-best threshold on {metrics['questions']} held-out validation questions "
+        f"(training articles never trained on, half of them paired with another paragraph of "
+        f"their article): F1 {metrics['best_f1']:.2f} there, {metrics['precision']} precision")
+    path.write_text(json.dumps(config, indent=2))
+    return {k: metrics[k] for k in ("questions", "always_answer", "best_f1", "best_f1_thresh",
+                                    "precision")}

@@ -20,20 +20,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qabot.reader.windows import (
-    Window,
     WindowSettings,
-    answer_token_span,
-    make_windows,
-    pad_batch,
 )
 from qabot.training.batching import shuffled_length_batches
 from qabot.training.reader_data import (
-    same_article_negatives,
-    sample,
-    split_validation,
+    training_data,
     write_squad,
 )
-from qabot.training.squad import QAExample, load_squad, parse_source, training_examples
+from qabot.training.reader_eval import choose_threshold
+from qabot.training.reader_features import Feature, collate, featurize
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -71,58 +66,6 @@ class ReaderTrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Feature:
-    input_ids: tuple[int, ...]
-    token_type_ids: tuple[int, ...]
-    start: int  # 0 (the [CLS] token) when the window holds no answer
-    end: int
-
-
-def featurize(
-    examples: list[QAExample],
-    tokenizer,
-    settings: WindowSettings,
-    *,
-    negatives_per_question: int | None = None,
-    seed: int = 13,
-) -> list[Feature]:
-    """Windows with start/end labels; windows without the answer point at [CLS].
-
-    With ``negatives_per_question``, each question keeps every window holding its answer and
-    at most that many windows without it, drawn at random (seeded).
-    """
-    rng = random.Random(seed)
-    features = []
-    for ex in examples:
-        windows = []
-        for w in make_windows(tokenizer, ex.question, [ex.context], settings):
-            span = _label(w, ex)
-            windows.append(Feature(w.input_ids, w.token_type_ids, *(span or (0, 0))))
-        negatives = [i for i, f in enumerate(windows) if f.start == 0 and f.end == 0]
-        if negatives_per_question is not None and len(negatives) > negatives_per_question:
-            dropped = set(negatives) - set(rng.sample(negatives, negatives_per_question))
-            windows = [f for i, f in enumerate(windows) if i not in dropped]
-        features += windows  # in window order
-    return features
-
-
-def _label(window: Window, ex: QAExample) -> tuple[int, int] | None:
-    if ex.is_impossible:
-        return None
-    answer = ex.answers[0]
-    return answer_token_span(window, answer.start, answer.end)
-
-
-def _collate(features: list[Feature], idx: list[int], pad_id: int):
-    import torch
-
-    batch = pad_batch([features[i] for i in idx], pad_id)
-    batch["start_positions"] = torch.tensor([features[i].start for i in idx])
-    batch["end_positions"] = torch.tensor([features[i].end for i in idx])
-    return batch
-
-
 def base_model_path(base: str | None) -> str:
     if base:
         return base
@@ -134,44 +77,30 @@ def base_model_path(base: str | None) -> str:
 def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
     import numpy as np
     import torch
-    from tqdm.auto import tqdm
-    from transformers import (
-        AutoModelForQuestionAnswering,
-        AutoTokenizer,
-        get_linear_schedule_with_warmup,
-    )
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint"
-    log_path = out / "metrics.jsonl"
 
     # 1. seed everything
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    # 2. data: merge the sources, hold out validation articles, add same-article negatives,
-    # take the sample
-    data = training_examples(cfg.train_files, cfg.titles)
-    first = parse_source(cfg.train_files[0])
-    first_titles = {e.title for e in load_squad(first.file, first.titles or cfg.titles)}
-    train, val = split_validation(data.examples, first_titles, cfg.val_articles, cfg.seed)
-    negatives = same_article_negatives(train, cfg.same_article_negatives, cfg.seed)
-    examples = sample(train + negatives, cfg.sample, cfg.sample_offset, cfg.seed)
-    examples = examples[: cfg.limit] if cfg.limit else examples
-    if val:
-        val = val + same_article_negatives(val, 1.0, cfg.seed)
-        write_squad(val, out / "validation.json")
+    # 2. data
+    data = training_data(cfg)
+    if data.validation:
+        write_squad(data.validation, out / "validation.json")
     device = _device(cfg.device, torch)
 
     # 3. windows and labels
     base = base_model_path(cfg.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     settings = WindowSettings(max_length=cfg.max_length, stride=cfg.stride)
-    features = featurize(examples, tokenizer, settings,
+    features = featurize(data.examples, tokenizer, settings,
                          negatives_per_question=cfg.negatives_per_question, seed=cfg.seed)
     steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
     total_steps = math.ceil(steps_per_epoch * cfg.epochs)
@@ -186,7 +115,52 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     model.to(device)
     model.train()
 
-    # 5. optimiser and schedule: AdamW, linear warm-up then linear decay
+    # 5. optimiser and schedule (and their state when resuming)
+    optimizer, scheduler = _optimizer(model, cfg, total_steps)
+    step = _resume(ckpt, optimizer, scheduler, device) if resume else 0
+
+    # 6. train
+    summary = {
+        "config": asdict(cfg), "examples": len(data.examples),
+        "answerable": data.merged.answerable, "unanswerable": data.merged.unanswerable,
+        "dropped_guessed_offsets": data.merged.dropped_guessed, "by_file": data.merged.by_file,
+        "same_article_negatives": data.negatives,
+        "trained_answerable": sum(1 for e in data.examples if e.answers),
+        "trained_unanswerable": sum(1 for e in data.examples if not e.answers),
+        "validation_questions": len(data.validation), "device": str(device),
+        "features": len(features), "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps, "resumed_at": step,
+    }
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    started = time.perf_counter()
+    losses = _train_steps(model, optimizer, scheduler, features, cfg, out, step=step,
+                          total_steps=total_steps, pad_id=tokenizer.pad_token_id,
+                          device=device, progress=progress)
+    step = summary["resumed_at"] + len(losses)
+    seconds = time.perf_counter() - started
+
+    # 7. save the trained reader
+    _save_reader(model, tokenizer, base, out / "model", cfg, step)
+
+    # 8. the no-answer threshold, chosen on the held-out validation articles
+    if data.validation:
+        summary["validation"] = choose_threshold(out / "model", out / "validation.json",
+                                                 progress=progress)
+    summary.update(steps=step, seconds=round(seconds, 1),
+                   windows_per_second=round(len(losses) * cfg.batch_size / max(seconds, 1e-9),
+                                            2),
+                   final_loss=sum(losses[-50:]) / max(len(losses[-50:]), 1) if losses else None,
+                   first_loss=losses[0] if losses else None,
+                   losses=[round(v, 4) for v in losses])
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _optimizer(model, cfg: ReaderTrainConfig, total_steps: int):
+    """AdamW (no decay on biases and LayerNorm), linear warm-up then linear decay."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
         {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
@@ -198,38 +172,42 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(cfg.warmup_ratio * total_steps), total_steps
     )
-    step = 0
-    if resume and (ckpt / "trainer_state.pt").is_file():
-        state = torch.load(ckpt / "trainer_state.pt", weights_only=False, map_location=device)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step = state["step"]
-        torch.set_rng_state(state["torch_rng"])
+    return optimizer, scheduler
 
-    # 6. train
-    summary = {
-        "config": asdict(cfg), "examples": len(examples), "answerable": data.answerable,
-        "unanswerable": data.unanswerable, "dropped_guessed_offsets": data.dropped_guessed,
-        "by_file": data.by_file, "same_article_negatives": len(negatives),
-        "trained_answerable": sum(1 for e in examples if e.answers),
-        "trained_unanswerable": sum(1 for e in examples if not e.answers),
-        "validation_questions": len(val), "device": str(device),
-        "features": len(features), "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps, "resumed_at": step,
-    }
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+
+def _resume(ckpt: Path, optimizer, scheduler, device) -> int:
+    """Load the optimiser, schedule and RNG state of the checkpoint; the step it was at."""
+    import torch
+
+    if not (ckpt / "trainer_state.pt").is_file():
+        return 0
+    state = torch.load(ckpt / "trainer_state.pt", weights_only=False, map_location=device)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return state["step"]
+
+
+def _train_steps(model, optimizer, scheduler, features: list[Feature], cfg: ReaderTrainConfig,
+                 out: Path, *, step: int, total_steps: int, pad_id: int, device,
+                 progress: bool) -> list[float]:
+    """Optimise from ``step`` to ``total_steps`` in seeded length-bucketed batches; log every
+    50 steps to metrics.jsonl and checkpoint every ``checkpoint_every``. Returns the losses."""
+    import torch
+    from tqdm.auto import tqdm
+
+    steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
+    lengths = [len(f.input_ids) for f in features]
     started = time.perf_counter()
     bar = tqdm(total=total_steps, initial=step, desc="Training reader", unit="step",
                disable=not progress)
     losses: list[float] = []
     while step < total_steps:
         epoch, skip = divmod(step, steps_per_epoch)
-        lengths = [len(f.input_ids) for f in features]
         for idx in shuffled_length_batches(lengths, cfg.batch_size, cfg.seed, epoch)[skip:]:
             if step >= total_steps:
                 break
-            batch = {k: v.to(device)
-                     for k, v in _collate(features, idx, tokenizer.pad_token_id).items()}
+            batch = {k: v.to(device) for k, v in collate(features, idx, pad_id).items()}
             loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -238,58 +216,30 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
             optimizer.zero_grad(set_to_none=True)
             step += 1
             losses.append(loss.item())
+            recent = sum(losses[-50:]) / len(losses[-50:])
             bar.update(1)
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
+            bar.set_postfix(loss=f"{recent:.3f}")
             if step % 50 == 0 or step == total_steps:
-                _log(log_path, step=step, epoch=step / steps_per_epoch,
-                     loss=sum(losses[-50:]) / len(losses[-50:]),
-                     lr=scheduler.get_last_lr()[0], seconds=time.perf_counter() - started)
+                _log(out / "metrics.jsonl", step=step, epoch=step / steps_per_epoch,
+                     loss=recent, lr=scheduler.get_last_lr()[0],
+                     seconds=time.perf_counter() - started)
             if step % cfg.checkpoint_every == 0 and step < total_steps:
-                _checkpoint(ckpt, model, optimizer, scheduler, step)
+                _checkpoint(out / "checkpoint", model, optimizer, scheduler, step)
     bar.close()
+    return losses
 
-    # 7. save the trained reader
-    model.save_pretrained(out / "model")
-    tokenizer.save_pretrained(out / "model")
-    # a second fine-tuning step keeps the base reader's inference settings (threshold, ...)
+
+def _save_reader(model, tokenizer, base: str, dst: Path, cfg: ReaderTrainConfig,
+                 step: int) -> None:
+    """The model, its tokenizer and reader_config.json; a second fine-tuning step keeps the
+    base reader's inference settings (threshold, precision, ...)."""
+    model.save_pretrained(dst)
+    tokenizer.save_pretrained(dst)
     base_config = Path(base) / "reader_config.json"
     reader_config = json.loads(base_config.read_text()) if base_config.is_file() else {}
     reader_config.pop("weights_dtype", None)
     reader_config.update(max_length=cfg.max_length, stride=cfg.stride, trained_steps=step)
-    (out / "model" / "reader_config.json").write_text(json.dumps(reader_config, indent=2))
-    seconds = time.perf_counter() - started
-
-    # 8. the no-answer threshold, chosen on the held-out validation articles
-    if val:
-        summary["validation"] = choose_threshold(out / "model", out / "validation.json",
-                                                 progress=progress)
-    summary.update(steps=step, seconds=round(seconds, 1),
-                   windows_per_second=round((step - summary["resumed_at"]) * cfg.batch_size
-                                            / max(seconds, 1e-9), 2),
-                   final_loss=sum(losses[-50:]) / max(len(losses[-50:]), 1) if losses else None,
-                   first_loss=losses[0] if losses else None,
-                   losses=[round(v, 4) for v in losses])
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
-def choose_threshold(model_dir: Path, validation: Path, *, progress: bool = False) -> dict:
-    """Evaluate the trained reader on the validation file at its default precision and store
-    the F1-best no-answer threshold in its reader_config.json."""
-    from qabot.reader.model import Reader
-    from qabot.training.reader_eval import evaluate_reader
-
-    metrics = evaluate_reader(Reader(model_dir), validation, progress=progress)
-    path = Path(model_dir) / "reader_config.json"
-    config = json.loads(path.read_text())
-    config["null_threshold"] = round(float(metrics["best_f1_thresh"]), 4)
-    config["null_threshold_note"] = (
-        f"F1-best threshold on {metrics['questions']} held-out validation questions "
-        f"(training articles never trained on, half of them paired with another paragraph of "
-        f"their article): F1 {metrics['best_f1']:.2f} there, {metrics['precision']} precision")
-    path.write_text(json.dumps(config, indent=2))
-    return {k: metrics[k] for k in ("questions", "always_answer", "best_f1", "best_f1_thresh",
-                                    "precision")}
+    (dst / "reader_config.json").write_text(json.dumps(reader_config, indent=2))
 
 
 def _device(name: str, torch):
