@@ -8,22 +8,35 @@ from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 
 
+def build_retriever(settings: Settings, embedder=None):
+    """The retriever over ``settings.index_dir`` in ``settings.retrieval`` mode (queries are
+    embedded with the index's own model unless ``embedder`` is given)."""
+    from qabot.retrieval import Retriever
+
+    return Retriever(settings.index_dir, embedder, mode=settings.retrieval)
+
+
+def build_reader(settings: Settings):
+    """The reader of the settings (the shipped one by default), loaded on first use."""
+    from qabot.reader.model import Reader
+
+    return Reader(settings.reader_model, precision=settings.reader_precision,
+                  max_answer_tokens=settings.reader_max_answer_tokens)
+
+
 def build_engine(settings: Settings, *, warm: bool = False) -> ChatEngine:
     """Wire the real components; models load on first use, or now with ``warm=True``."""
     from qabot.history import History
     from qabot.intents.classifier import IntentClassifier
-    from qabot.reader.model import Reader
-    from qabot.retrieval import Retriever
 
-    retriever = Retriever(settings.index_dir, mode=settings.retrieval)
+    retriever = build_retriever(settings)
     embedder = retriever.embedder  # fails clearly when there is no index
     intents = IntentClassifier(settings.intent_model, threshold=settings.intent_threshold)
     shared = intents.meta.get("encoder") == embedder.model_name
     if shared:  # one encoder in memory, and one embedding per message
         intents = IntentClassifier(settings.intent_model, embedder=embedder,
                                    threshold=settings.intent_threshold)
-    reader = Reader(settings.reader_model, precision=settings.reader_precision,
-                    max_answer_tokens=settings.reader_max_answer_tokens)
+    reader = build_reader(settings)
     history = History.open(settings.database_url)
     engine = ChatEngine(history=history, retriever=retriever, intents=intents, reader=reader,
                         settings=settings,
@@ -48,3 +61,26 @@ def reindex(engine: ChatEngine, settings: Settings) -> str:
     return (f"Reindexed: {len(plan.added)} files added, {len(plan.updated)} updated, "
             f"{len(plan.removed)} removed, {len(plan.unchanged)} unchanged; "
             f"{len(report.failures)} skipped.")
+
+
+def health(settings: Settings) -> dict:
+    """Can the bot start? The index manifest, the reader's and router's files and the history
+    database are read (no model weights are loaded); raises the error that stops it."""
+    from indexer.manifest import read_manifest
+    from qabot.errors import IndexNotFoundError, ModelNotFoundError
+    from qabot.history import History
+    from qabot.intents.classifier import IntentClassifier
+    from qabot.reader.model import DEFAULT_MODEL_DIR
+
+    if not (settings.index_dir / "manifest.json").is_file():
+        raise IndexNotFoundError(f"no index at {settings.index_dir}")
+    manifest = read_manifest(settings.index_dir)
+    reader_dir = settings.reader_model or DEFAULT_MODEL_DIR
+    if not (reader_dir / "reader_config.json").is_file():
+        raise ModelNotFoundError(f"no reader model at {reader_dir}")
+    intents = IntentClassifier(settings.intent_model)  # reads its JSON and YAML only
+    history = History.open(settings.database_url)
+    stats = history.stats()
+    history.close()
+    return {"ok": True, "index": str(settings.index_dir), "passages": manifest.passages,
+            "intents": len(intents.labels), "conversations": stats.conversations}

@@ -103,7 +103,7 @@ def test_cli_eval_pipeline(tiny, tmp_path, capsys, monkeypatch, fake_embedder):
     reader = NumberReader()
     reader.precision = "fake"
     monkeypatch.setattr("indexer.embedding.SentenceTransformerEmbedder", lambda: fake_embedder)
-    monkeypatch.setattr("qabot.reader.model.Reader", lambda: reader)
+    monkeypatch.setattr("qabot.app.build_reader", lambda settings: reader)
     out = tmp_path / "out"
     assert cli.main(["eval", "pipeline", "--data", str(tiny), "--retrieval", "hybrid",
                      "--out", str(out), "--json"]) == 0

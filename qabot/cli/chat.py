@@ -63,28 +63,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from indexer.manifest import read_manifest
-    from qabot.errors import IndexNotFoundError
-    from qabot.history import History
-    from qabot.intents.classifier import IntentClassifier
-    from qabot.reader.model import DEFAULT_MODEL_DIR
+    from qabot.app import health
 
-    settings = settings_from(args)
-    if not (settings.index_dir / "manifest.json").is_file():
-        raise IndexNotFoundError(f"no index at {settings.index_dir}")
-    manifest = read_manifest(settings.index_dir)
-    reader_dir = settings.reader_model or DEFAULT_MODEL_DIR
-    if not (reader_dir / "reader_config.json").is_file():
-        raise QabotError(f"no reader model at {reader_dir}")
-    intents = IntentClassifier(settings.intent_model)  # reads its JSON and YAML only
-    history = History.open(settings.database_url)
-    stats = history.stats()
-    history.close()
-    report = {"ok": True, "index": str(settings.index_dir), "passages": manifest.passages,
-              "intents": len(intents.labels), "conversations": stats.conversations}
+    report = health(settings_from(args))
     print(json.dumps(report) if args.json else
-          f"ok: index {settings.index_dir} ({manifest.passages} passages), "
-          f"{len(intents.labels)} intents, {stats.conversations} conversations")
+          f"ok: index {report['index']} ({report['passages']} passages), "
+          f"{report['intents']} intents, {report['conversations']} conversations")
     return 0
 
 

@@ -206,16 +206,16 @@ def run_pipeline_eval(data: str | Path, work_dir: Path, *, titles=None, limit: i
     from indexer.chunking import ChunkSettings
     from indexer.embedding import SentenceTransformerEmbedder
     from indexer.sync import build
-    from qabot.reader.model import Reader
-    from qabot.retrieval import Retriever
+    from qabot.app import build_reader, build_retriever
+    from qabot.config import Settings
 
     questions = write_knowledge_base(data, work_dir / "kb", titles, limit)
     embedder = embedder or SentenceTransformerEmbedder()
     chunking = ChunkSettings(**{k: v for k, v in (("max_tokens", chunk_tokens),
                                                   ("overlap_tokens", overlap)) if v is not None})
     build(work_dir / "kb", work_dir / "index", embedder, chunking=chunking)
-    retriever = Retriever(work_dir / "index", embedder, mode=mode)
-    reader = reader or Reader()
+    retriever = build_retriever(Settings(index_dir=work_dir / "index", retrieval=mode), embedder)
+    reader = reader or build_reader(Settings())
     modes = list(dict.fromkeys([*modes, mode]))
     results = [evaluate_question(q, retriever, reader, modes=modes, mode=mode, top_k=top_k)
                for q in tqdm(questions, disable=not progress, desc="questions", unit="q")]
