@@ -94,6 +94,9 @@ class RuleIntents:
     def warm_up(self) -> None:
         pass
 
+    def predict_vector(self, vector) -> IntentPrediction:
+        raise NotImplementedError("rules read the text (uses_embeddings is False)")
+
     def predict(self, text: str) -> IntentPrediction:
         self.seen.append(text)
         for pattern, intent, action, confidence in RULES:

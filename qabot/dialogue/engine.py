@@ -40,6 +40,7 @@ from qabot.dialogue.answers import (
 )
 from qabot.dialogue.faq import FaqMatcher
 from qabot.dialogue.followup import contextual_query, is_follow_up, starts_follow_up
+from qabot.dialogue.protocols import ConversationStore, IntentRouter, Reading, Retrieval
 from qabot.dialogue.replies import Reply, Source
 from qabot.dialogue.steps import is_how_to
 from qabot.intents.text import prepare
@@ -64,7 +65,8 @@ FAQ_CONTEXTS = 2  # nearest FAQ entries whose answers the reader also reads
 
 
 class ChatEngine:
-    def __init__(self, *, history, retriever, intents, reader, settings: Settings,
+    def __init__(self, *, history: ConversationStore, retriever: Retrieval,
+                 intents: IntentRouter, reader: Reading, settings: Settings,
                  reuse_vector: bool = True):
         self.history = history
         self.retriever = retriever
