@@ -199,7 +199,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         vector = embedder.embed([args.query])[0]
         hits = store.search_faq(vector, args.k) if args.faq else store.search(vector, args.k)
     if args.json:
-        print(json.dumps({"query": args.query, "results": [asdict(h) for h in hits]},
+        print(json.dumps({"query": args.query, "results": [h.to_dict() for h in hits]},
                          indent=2, ensure_ascii=False))
         return 0
     if not hits:

@@ -52,6 +52,14 @@ class Passage:
         return context_label(self.title, self.headings)
 
     @property
+    def location(self) -> str:
+        """'source > heading' or 'source, page N', for citations."""
+        if self.page is not None:
+            return f"{self.source}, page {self.page}"
+        inner = [h for h in self.headings if h != self.title]
+        return f"{self.source} > {' > '.join(inner)}" if inner else self.source
+
+    @property
     def embedding_text(self) -> str:
         """What the encoder sees: the heading context, then the passage."""
         ctx = self.context

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.documents import Passage
 from indexer.errors import IndexCorruptError
 from indexer.manifest import Manifest, check_model, read_manifest
 
@@ -31,25 +32,28 @@ DATABASE = "index.sqlite"
 
 @dataclass(frozen=True)
 class SearchHit:
-    """A retrieved passage with where it came from."""
+    """A retrieved passage: its row id, its score for the query, and the Passage itself (whose
+    fields it also answers for: ``hit.text``, ``hit.source``, ``hit.location``, ...)."""
 
     passage_id: int
     score: float
-    text: str
-    source: str
-    title: str
-    headings: tuple[str, ...] = ()
-    page: int | None = None
-    start: int = 0
-    end: int = 0
+    passage: Passage
 
-    @property
-    def location(self) -> str:
-        """'source > heading' or 'source, page N', for citations."""
-        if self.page is not None:
-            return f"{self.source}, page {self.page}"
-        inner = [h for h in self.headings if h != self.title]
-        return f"{self.source} > {' > '.join(inner)}" if inner else self.source
+    text = property(lambda self: self.passage.text)
+    source = property(lambda self: self.passage.source)
+    title = property(lambda self: self.passage.title)
+    headings = property(lambda self: self.passage.headings)
+    page = property(lambda self: self.passage.page)
+    start = property(lambda self: self.passage.start)
+    end = property(lambda self: self.passage.end)
+    location = property(lambda self: self.passage.location)
+
+    def to_dict(self) -> dict:
+        """The flat JSON shape of ``qabot-index search --json``."""
+        p = self.passage
+        return {"passage_id": self.passage_id, "score": self.score, "text": p.text,
+                "source": p.source, "title": p.title, "headings": list(p.headings),
+                "page": p.page, "start": p.start, "end": p.end}
 
 
 @dataclass(frozen=True)
@@ -303,14 +307,6 @@ class IndexStore:
 
 
 def _hit(row, score: float) -> SearchHit:
-    return SearchHit(
-        passage_id=row.id,
-        score=score,
-        text=row.text,
-        source=row.source,
-        title=row.title,
-        headings=row.headings,
-        page=row.page,
-        start=row.start,
-        end=row.end,
-    )
+    return SearchHit(row.id, score, Passage(source=row.source, title=row.title, text=row.text,
+                                            start=row.start, end=row.end,
+                                            headings=row.headings, page=row.page))
