@@ -49,7 +49,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--readers", nargs="+", choices=("new", "baseline"),
                    default=["new", "baseline"])
     p.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
-    p.add_argument("--limit", type=int, default=None, help="questions per set (smoke runs)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="questions per set (a smoke run: written to bench_reader_full_smoke.json)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     return p.parse_args()
 
@@ -97,7 +98,8 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     from qabot.reader.model import Reader
 
-    path = RESULTS / "bench_reader_full.json"
+    name = "bench_reader_full" if args.limit is None else "bench_reader_full_smoke"
+    path = RESULTS / f"{name}.json"
     result = json.loads(path.read_text()) if path.is_file() else {}
     readers = result.setdefault("readers", {})
     dirs = {"new": args.model or REPO / "qabot" / "models" / "reader",
@@ -110,7 +112,7 @@ def main() -> int:
                      reader_config=json.loads((Path(dirs[who]) / "reader_config.json")
                                               .read_text()),
                      date=datetime.now(UTC).isoformat(timespec="seconds"),
-                     command=" ".join(sys.argv), limit=args.limit)
+                     command=" ".join(sys.argv))
         if who == "baseline":
             entry["revision"] = args.baseline_rev
         for name in args.sets:
@@ -124,7 +126,7 @@ def main() -> int:
             lengths = metrics.get("by_answer_length", {})
             line += "  | by length " + " ".join(f"{n}:{s['f1']:.2f}" for n, s in lengths.items())
             print(line + f"  ({metrics['seconds']} s)", flush=True)
-            write_result("bench_reader_full", result, started)  # after every set: resumable
+            write_result(name, result, started)  # after every set: resumable
     print(f"wrote {path}")
     return 0
 

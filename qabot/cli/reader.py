@@ -11,6 +11,12 @@ from qabot.errors import QabotError
 
 
 def add_parsers(train, evaluate, export) -> None:
+    _add_train(train)
+    _add_eval(evaluate)
+    _add_export(export)
+
+
+def _add_train(train) -> None:
     tr = train.add_parser(
         "reader", help="fine-tune the span-prediction reader on SQuAD-format JSON",
         description="Fine-tune all-MiniLM-L6-v2 with a span head on SQuAD v1.1/v2.0-format "
@@ -59,6 +65,8 @@ def add_parsers(train, evaluate, export) -> None:
     tr.add_argument("--no-progress", action="store_true")
     tr.set_defaults(func=cmd_train_reader)
 
+
+def _add_eval(evaluate) -> None:
     er = evaluate.add_parser(
         "reader", help="SQuAD EM/F1 of a reader (official metric, HasAns/NoAns, best threshold)")
     er.add_argument("--data", required=True, metavar="FILE", help="SQuAD-format JSON")
@@ -74,6 +82,8 @@ def add_parsers(train, evaluate, export) -> None:
     er.add_argument("--no-progress", action="store_true")
     er.set_defaults(func=cmd_eval_reader)
 
+
+def _add_export(export) -> None:
     ex = export.add_parser("reader", help="package a trained reader for shipping (fp16)")
     ex.add_argument("--model", required=True, type=Path, metavar="DIR",
                     help="a trained reader folder (the model/ of 'qabot train reader')")

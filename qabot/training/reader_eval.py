@@ -14,11 +14,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qabot.reader.model import Reader
 from qabot.training.squad import load_squad
 from qabot.training.squad_metrics import best_threshold, squad_scores
+
+
+@dataclass
+class _Predictions:
+    always: dict[str, str] = field(default_factory=dict)  # best span, always answering
+    thresholded: dict[str, str] = field(default_factory=dict)  # "" where the reader abstains
+    margins: dict[str, float] = field(default_factory=dict)  # no-answer margin per question
+    by_length: dict[int, dict[str, str]] = field(default_factory=dict)  # other answer limits
 
 
 def evaluate_reader(
@@ -31,18 +40,12 @@ def evaluate_reader(
     progress: bool = False,
     answer_lengths: Iterable[int] = (),
 ) -> dict:
-    from dataclasses import replace
-
     from tqdm.auto import tqdm
 
     examples = load_squad(data_file, titles)[:limit] if limit else load_squad(data_file, titles)
     golds = {e.id: [a.text for a in e.answers] for e in examples}
-    always: dict[str, str] = {}
-    thresholded: dict[str, str] = {}
-    margins: dict[str, float] = {}
-    settings = reader.settings
-    lengths = [n for n in answer_lengths if n != settings.max_answer_tokens]
-    by_length: dict[int, dict[str, str]] = {n: {} for n in lengths}
+    lengths = [n for n in answer_lengths if n != reader.settings.max_answer_tokens]
+    found = _Predictions(by_length={n: {} for n in lengths})
     started = time.perf_counter()
     n_windows = 0
     bar = tqdm(total=len(examples), desc="Reading", unit="q", disable=not progress)
@@ -53,18 +56,8 @@ def evaluate_reader(
         starts, ends = reader.logits(flat)
         at = 0
         for e, ws in zip(part, per_q):
-            result = reader.decode(e.question, [e.context], ws, starts[at : at + len(ws)],
-                                   ends[at : at + len(ws)], top_k=1)
-            for n in lengths:
-                reader.settings = replace(settings, max_answer_tokens=n)
-                other = reader.decode(e.question, [e.context], ws, starts[at : at + len(ws)],
-                                      ends[at : at + len(ws)], top_k=1)
-                by_length[n][e.id] = other.answers[0].text if other.answers else ""
-            reader.settings = settings
+            _predict(reader, e, ws, starts[at : at + len(ws)], ends[at : at + len(ws)], found)
             at += len(ws)
-            always[e.id] = result.answers[0].text if result.answers else ""
-            thresholded[e.id] = "" if result.abstained else always[e.id]
-            margins[e.id] = result.null_margin
         n_windows += len(flat)
         bar.update(len(part))
     bar.close()
@@ -76,17 +69,37 @@ def evaluate_reader(
         "windows": n_windows,
         "seconds": round(seconds, 1),
         "ms_per_question": round(1000 * seconds / max(len(examples), 1), 1),
-        "always_answer": squad_scores(always, golds),
-        "max_answer_tokens": settings.max_answer_tokens,
+        "max_answer_tokens": reader.settings.max_answer_tokens,
     }
-    if lengths:
+    return out | _scores(found, golds, reader.settings)
+
+
+def _predict(reader: Reader, e, windows, starts, ends, found: _Predictions) -> None:
+    """Decode one question's logits at the reader's answer limit and at each other one."""
+    settings = reader.settings
+    result = reader.decode(e.question, [e.context], windows, starts, ends, top_k=1)
+    found.always[e.id] = result.answers[0].text if result.answers else ""
+    found.thresholded[e.id] = "" if result.abstained else found.always[e.id]
+    found.margins[e.id] = result.null_margin
+    try:
+        for n, answers in found.by_length.items():
+            reader.settings = replace(settings, max_answer_tokens=n)
+            other = reader.decode(e.question, [e.context], windows, starts, ends, top_k=1)
+            answers[e.id] = other.answers[0].text if other.answers else ""
+    finally:
+        reader.settings = settings
+
+
+def _scores(found: _Predictions, golds: dict, settings) -> dict:
+    out: dict = {"always_answer": squad_scores(found.always, golds)}
+    if found.by_length:
         out["by_answer_length"] = {settings.max_answer_tokens: out["always_answer"]} | {
-            n: squad_scores(answers, golds) for n, answers in by_length.items()}
+            n: squad_scores(answers, golds) for n, answers in found.by_length.items()}
     if any(not g for g in golds.values()):
-        best_f1, thresh_f1 = best_threshold(always, margins, golds, "f1")
-        best_em, thresh_em = best_threshold(always, margins, golds, "exact")
-        out["with_threshold"] = squad_scores(thresholded, golds)
-        out["null_threshold"] = reader.settings.null_threshold
+        best_f1, thresh_f1 = best_threshold(found.always, found.margins, golds, "f1")
+        best_em, thresh_em = best_threshold(found.always, found.margins, golds, "exact")
+        out["with_threshold"] = squad_scores(found.thresholded, golds)
+        out["null_threshold"] = settings.null_threshold
         out.update(best_f1=best_f1, best_f1_thresh=thresh_f1, best_exact=best_em,
                    best_exact_thresh=thresh_em)
     return out
