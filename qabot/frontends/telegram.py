@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial, wraps
+from functools import partial
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction
-from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -30,11 +29,19 @@ from telegram.ext import (
 from qabot.app import reindex as reindex_service
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
-from qabot.dialogue.replies import Reply
 from qabot.errors import QabotError
-from qabot.frontends.render import sources_text, split_message, transcript
+from qabot.frontends.render import sources_text, transcript
+from qabot.frontends.telegram_io import (
+    CHANNEL,
+    BotState,
+    _retrying,
+    _state,
+    in_order,
+    keyboard,
+    protect_token,
+    send,
+)
 
-CHANNEL = "telegram"
 log = logging.getLogger(__name__)
 
 START = ("Hi {name}! I'm an automated support assistant. Ask me anything about the product "
@@ -46,102 +53,11 @@ NOT_TEXT = "I can only read text messages. Please type your question."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
 HANDED_OFF = "I've asked a person from our support team to take over. They'll reply here."
 RELEASED = "You're talking to the bot again. Ask me anything!"
-SEND_RETRIES = 3
 TYPING_AFTER = 0.3  # seconds: answers slower than this show the typing indicator
 
 
 class TelegramSetupError(QabotError):
     """The Telegram front end cannot start (no token, ...)."""
-
-
-class BotState:
-    """What the handlers share: the engine, settings, the thread pool and per-chat locks."""
-
-    def __init__(self, engine: ChatEngine, settings: Settings,
-                 executor: ThreadPoolExecutor | None = None):
-        self.engine = engine
-        self.settings = settings
-        self.executor = executor or ThreadPoolExecutor(max_workers=2,
-                                                       thread_name_prefix="qabot-engine")
-        self._locks: dict[int, asyncio.Lock] = {}
-
-    def lock(self, chat_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(chat_id, asyncio.Lock())
-
-    async def run(self, fn, *args, **kwargs):
-        return await asyncio.get_running_loop().run_in_executor(
-            self.executor, partial(fn, *args, **kwargs))
-
-    async def conversation(self, update: Update) -> int:
-        user = update.effective_user
-        return await self.run(self.engine.start, CHANNEL, str(user.id), user.full_name)
-
-    def is_admin(self, update: Update) -> bool:
-        user = update.effective_user
-        return user is not None and user.id in self.settings.telegram_admin_ids
-
-    def is_operator(self, update: Update) -> bool:
-        chat = update.effective_chat
-        return ((chat is not None and chat.id == self.settings.telegram_operator_chat)
-                or self.is_admin(update))
-
-
-def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
-    return context.application.bot_data["qabot"]
-
-
-def in_order(handler):
-    """Handle a chat's updates one at a time, in arrival order (other chats run alongside)."""
-
-    @wraps(handler)
-    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        chat = update.effective_chat
-        if chat is None:
-            return await handler(update, context)
-        async with _state(context).lock(chat.id):
-            return await handler(update, context)
-
-    return wrapper
-
-
-# -------------------------------------------------------------------- sending
-
-
-async def _retrying(call):
-    """Retry a Bot API call on network errors with back-off (429s: the rate limiter)."""
-    for attempt in range(SEND_RETRIES + 1):
-        try:
-            return await call()
-        except RetryAfter as exc:  # the rate limiter gave up: wait as told, once more
-            if attempt == SEND_RETRIES:
-                raise
-            await asyncio.sleep(exc.retry_after.total_seconds()
-                                if hasattr(exc.retry_after, "total_seconds")
-                                else float(exc.retry_after))
-        except (NetworkError, TimedOut):
-            if attempt == SEND_RETRIES:
-                raise
-            await asyncio.sleep(0.2 * 2**attempt)
-
-
-async def send(bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Send ``text``, split at 4,096 characters on paragraph boundaries; buttons on the last."""
-    pieces = split_message(text)
-    for i, piece in enumerate(pieces):
-        last = i == len(pieces) - 1
-        await _retrying(partial(bot.send_message, chat_id, piece,
-                                reply_markup=markup if last else None))
-
-
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """👍 / 👎 and Sources for answers; callback data 'up:ID' etc. (ID: the stored message)."""
-    if reply.kind not in ("answer", "faq"):
-        return None
-    rows = [[InlineKeyboardButton("👍", callback_data=f"up:{reply.message_id}"),
-             InlineKeyboardButton("👎", callback_data=f"down:{reply.message_id}")]]
-    if reply.kind == "answer" and reply.sources:
-        rows.append([InlineKeyboardButton("Sources", callback_data=f"src:{reply.message_id}")])
-    return InlineKeyboardMarkup(rows)
 
 
 async def _notify_operator(state: BotState, bot, update: Update, conversation: int) -> None:
@@ -336,34 +252,6 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 # -------------------------------------------------------------------- wiring
-
-
-class RedactToken(logging.Filter):
-    """Keep the bot token out of every log line and traceback."""
-
-    def __init__(self, token: str):
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), None
-        if record.exc_info and not record.exc_text:
-            text = "".join(traceback.format_exception(*record.exc_info))
-            record.exc_text = text.replace(self.token, "<token>").rstrip("\n")
-        elif record.exc_text and self.token in record.exc_text:
-            record.exc_text = record.exc_text.replace(self.token, "<token>")
-        return True
-
-
-def protect_token(token: str) -> None:
-    """Redact the token in every handler of the root logger; quiet httpx's URL logging."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    redact = RedactToken(token)
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactToken) for f in handler.filters):
-            handler.addFilter(redact)
 
 
 def build_application(engine: ChatEngine, settings: Settings, *, base_url: str | None = None,
