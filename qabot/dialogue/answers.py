@@ -14,7 +14,7 @@ from qabot.dialogue.snippets import sentence_around
 from qabot.dialogue.steps import steps_in
 
 if TYPE_CHECKING:
-    from qabot.history.repository import StoredMessage
+    from qabot.history.records import StoredMessage
 
 STEPS_PASSAGES = 3  # a how-to question gets the steps of one of the top three passages ...
 STEPS_MIN_SIMILARITY = 0.5  # ... that is at least this similar to the question

@@ -46,7 +46,7 @@ from qabot.dialogue.steps import is_how_to
 from qabot.intents.text import prepare
 
 if TYPE_CHECKING:  # the engine never imports SQLAlchemy; history is handed to it
-    from qabot.history.repository import StoredMessage
+    from qabot.history.records import StoredMessage
 
 log = logging.getLogger(__name__)
 

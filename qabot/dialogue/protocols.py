@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from indexer.store import FaqHit, SearchHit
-    from qabot.history.repository import StoredMessage
+    from qabot.history.records import StoredMessage
     from qabot.intents.intentset import IntentSet
     from qabot.intents.routing import IntentPrediction
     from qabot.reader.model import ReaderResult

@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from qabot.history.repository import RatedAnswer, UnansweredQuestion
+from qabot.history.records import RatedAnswer, UnansweredQuestion
 
 
 def feedback_to_squad(rated: Iterable[RatedAnswer]) -> tuple[dict, int]:

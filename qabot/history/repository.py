@@ -2,7 +2,9 @@
 
 Any SQLAlchemy URL works; SQLite (the default) gets foreign keys and WAL switched on. The schema
 is brought to the latest Alembic revision on ``open``. Methods take and return plain ids and
-frozen dataclasses, never ORM objects, so callers never hold a session.
+frozen dataclasses (``records.py``), never ORM objects, so callers never hold a session.
+The class is over 300 lines because it is the one place that touches the tables: splitting its
+methods by table would scatter the transactions that span several (forget, purge, stats).
 """
 
 from __future__ import annotations
@@ -10,16 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
-from sqlalchemy import create_engine, delete, event, func, select, update
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qabot.errors import QabotError
+from qabot.history.database import HistoryError, create_db_engine, upgrade_schema
 from qabot.history.models import (
     Conversation,
     Feedback,
@@ -29,75 +28,13 @@ from qabot.history.models import (
     User,
     utcnow,
 )
-
-MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-class HistoryError(QabotError):
-    """The history database cannot be opened or written."""
-
-
-@dataclass(frozen=True)
-class ConversationInfo:
-    id: int
-    user_id: int
-    status: str  # open | handed_off | ended
-    started_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    id: int
-    conversation_id: int
-    direction: str  # in | out
-    text: str
-    created_at: datetime
-    intent: str | None = None
-    confidence: float | None = None
-    kind: str | None = None
-    score: float | None = None
-    latency_ms: float | None = None
-    topic: str | None = None
-    reply_to: int | None = None
-    sources: tuple[dict, ...] = ()
-
-
-@dataclass(frozen=True)
-class UnansweredQuestion:
-    id: int
-    conversation_id: int
-    question: str
-    best_score: float | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class RatedAnswer:
-    """A bot answer with the user's rating and the question it answered."""
-
-    message_id: int
-    question: str  # the topic the answer was retrieved for (the standalone question)
-    answer: StoredMessage
-    value: int
-    comment: str | None
-
-
-@dataclass(frozen=True)
-class HistoryStats:
-    users: int
-    conversations: int
-    messages_in: int
-    answered: int  # replies of kind answer or faq
-    unanswered: int
-    handoffs: int
-    feedback_up: int
-    feedback_down: int
-
-    @property
-    def answer_rate(self) -> float:
-        asked = self.answered + self.unanswered
-        return self.answered / asked if asked else 0.0
+from qabot.history.records import (
+    ConversationInfo,
+    HistoryStats,
+    RatedAnswer,
+    StoredMessage,
+    UnansweredQuestion,
+)
 
 
 def _message(row: Message) -> StoredMessage:
@@ -131,36 +68,18 @@ class History:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = _create_engine(self.url)
+            self._engine = create_db_engine(self.url)
             self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         return self._engine
 
     def upgrade(self) -> None:
         """Apply every Alembic migration not yet applied (creates the schema on a new DB)."""
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        try:
-            with self.engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
-        except SQLAlchemyError as exc:
-            reason = getattr(exc, "orig", None) or exc
-            raise HistoryError(f"cannot open the history database {self._safe_url()}: "
-                               f"{reason}") from None
+        upgrade_schema(self.engine, self.url)
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    def _safe_url(self) -> str:
-        try:
-            return make_url(self.url).render_as_string(hide_password=True)
-        except ArgumentError:
-            return "(invalid URL)"
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -400,29 +319,3 @@ def _delete_conversations(s: Session, ids) -> None:
 def _storable(text: str) -> str:
     """PostgreSQL text cannot hold NUL; everything else is kept as sent."""
     return text.replace("\x00", "\ufffd")
-
-
-def _create_engine(url: str) -> Engine:
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise HistoryError(f"invalid database URL {url!r} (e.g. sqlite:///path/history.sqlite "
-                           "or postgresql+psycopg://user@host/db)") from None
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection, _record) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.close()
-
-        return engine
-    try:
-        return create_engine(parsed, pool_pre_ping=True)
-    except (ArgumentError, ModuleNotFoundError) as exc:
-        raise HistoryError(f"cannot use database URL {make_url(url).render_as_string()}: "
-                           f"{exc}") from None
