@@ -18,11 +18,12 @@ from indexer.chunking import ChunkSettings, chunk_documents
 from indexer.documents import FaqEntry, Passage
 from indexer.embedding import Embedder
 from indexer.errors import KnowledgeBaseNotFoundError, LoadError, ModelMismatchError
+from indexer.generations import FileRecord, IndexLock
 from indexer.loaders import discover, load_file, source_name
 from indexer.manifest import MANIFEST, Manifest, check_model, read_manifest
 from indexer.store import IndexStore
 from indexer.vectors import VectorIndexSpec
-from indexer.writer import FileRecord, IndexLock, IndexWriter
+from indexer.writer import IndexWriter
 
 
 @dataclass(frozen=True)

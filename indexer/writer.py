@@ -14,76 +14,24 @@ A crash before step 5's rename of the manifest leaves the previous generation li
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from indexer.documents import FaqEntry, Passage
-from indexer.errors import IndexLockedError
 from indexer.fsutil import fsync_dir, fsync_tree, remove_tree
+from indexer.generations import (
+    FileRecord,
+    IndexLock,
+    generation_name,
+    generation_number,
+    now_iso,
+)
 from indexer.manifest import MANIFEST, Manifest, read_manifest, write_manifest_atomic
 from indexer.store import DATABASE, FAQ_FAISS, PASSAGES_FAISS
 from indexer.vectors import VectorIndexSpec
-
-LOCK = ".lock"
-_GENERATION = re.compile(r"^gen-(\d{6,})$")
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    source: str
-    sha256: str
-    size: int
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def generation_name(number: int) -> str:
-    return f"gen-{number:06d}"
-
-
-def generation_number(name: str) -> int:
-    match = _GENERATION.match(name)
-    return int(match.group(1)) if match else -1
-
-
-class IndexLock:
-    """An exclusive, non-blocking, crash-safe lock (flock: released when the process dies)."""
-
-    def __init__(self, index_dir: Path):
-        from filelock import FileLock
-
-        self.path = Path(index_dir) / LOCK
-        self._lock = FileLock(str(self.path), timeout=0)
-
-    def acquire(self) -> None:
-        from filelock import Timeout
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._lock.acquire()
-        except Timeout:
-            raise IndexLockedError(
-                f"index at {self.path.parent} is locked: another qabot-index build/remove "
-                "is writing it; try again when it has finished"
-            ) from None
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def __enter__(self) -> IndexLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 class IndexWriter:
@@ -260,22 +208,35 @@ class IndexWriter:
 
     def commit(self) -> Manifest:
         """Write the staged generation and make it live. Returns the new manifest."""
+        counts = self._close_database()
+        self._write_vectors(counts)
+        name = self._move_into_place()
+        manifest = self._manifest(name, counts)
+        write_manifest_atomic(self.index_dir, manifest)  # <- the commit point
+        previous, self.previous = self.previous, manifest
+        if previous is not None:
+            self._collect_garbage()
+        return manifest
+
+    def _close_database(self) -> tuple[int, int, int]:
+        """Commit the staged SQLite database; (files, passages, FAQ entries) in it."""
         from sqlalchemy import func, select
 
         from indexer.schema import FaqRow, FileRow, PassageRow
-        from indexer.vectors import index_kind, rebuild, remove, write_index
 
         s = self._session
-        counts = (
-            s.scalar(select(func.count()).select_from(FileRow)),
-            s.scalar(select(func.count()).select_from(PassageRow)),
-            s.scalar(select(func.count()).select_from(FaqRow)),
-        )
+        counts = tuple(int(s.scalar(select(func.count()).select_from(table)))
+                       for table in (FileRow, PassageRow, FaqRow))
         s.commit()
         s.close()
         self._session = None
         self._engine.dispose()
         self._engine = None
+        return counts
+
+    def _write_vectors(self, counts: tuple[int, int, int]) -> None:
+        """The staged FAISS files, checked against the database's row counts, fsynced."""
+        from indexer.vectors import index_kind, rebuild, remove, write_index
 
         passages = remove(self._passages, np.array(self._dropped_passages, np.int64), self.spec)
         faq = remove(self._faq, np.array(self._dropped_faq, np.int64), self.spec)
@@ -292,6 +253,8 @@ class IndexWriter:
         write_index(faq, self.staging / FAQ_FAISS)
         fsync_tree(self.staging)
 
+    def _move_into_place(self) -> str:
+        """Rename the staging folder to the next generation's name; returns that name."""
         number = generation_number(self.previous.generation) + 1 if self.previous else 1
         name = generation_name(number)
         target = self.index_dir / name
@@ -300,9 +263,12 @@ class IndexWriter:
         self.staging.rename(target)
         self.staging = None
         fsync_dir(self.index_dir)
+        return name
 
+    def _manifest(self, name: str, counts: tuple[int, int, int]) -> Manifest:
         stamp = now_iso()
-        manifest = Manifest(
+        previous = self.previous
+        return Manifest(
             generation=name,
             model_name=self.model_name,
             dimension=self.dimension,
@@ -311,16 +277,10 @@ class IndexWriter:
             hnsw_ef_search=self.spec.hnsw_ef_search,
             max_tokens=self.max_tokens,
             overlap_tokens=self.overlap_tokens,
-            knowledge_base=self.knowledge_base
-            or (self.previous.knowledge_base if self.previous else None),
-            files=int(counts[0]),
-            passages=int(counts[1]),
-            faq_entries=int(counts[2]),
-            created_at=self.previous.created_at if self.previous else stamp,
+            knowledge_base=self.knowledge_base or (previous.knowledge_base if previous else None),
+            files=counts[0],
+            passages=counts[1],
+            faq_entries=counts[2],
+            created_at=previous.created_at if previous else stamp,
             updated_at=stamp,
         )
-        write_manifest_atomic(self.index_dir, manifest)  # <- the commit point
-        previous, self.previous = self.previous, manifest
-        if previous is not None:
-            self._collect_garbage()
-        return manifest

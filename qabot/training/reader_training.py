@@ -23,10 +23,7 @@ from qabot.reader.windows import (
     WindowSettings,
 )
 from qabot.training.batching import shuffled_length_batches
-from qabot.training.reader_data import (
-    training_data,
-    write_squad,
-)
+from qabot.training.reader_data import TrainingData, training_data, write_squad
 from qabot.training.reader_eval import choose_threshold
 from qabot.training.reader_features import Feature, collate, featurize
 
@@ -75,7 +72,6 @@ def base_model_path(base: str | None) -> str:
 
 
 def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
-    import numpy as np
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -86,9 +82,7 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     ckpt = out / "checkpoint"
 
     # 1. seed everything
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    _seed(cfg.seed)
 
     # 2. data
     data = training_data(cfg)
@@ -103,9 +97,7 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     features = featurize(data.examples, tokenizer, settings,
                          negatives_per_question=cfg.negatives_per_question, seed=cfg.seed)
     steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
-    total_steps = math.ceil(steps_per_epoch * cfg.epochs)
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
+    total_steps = min(math.ceil(steps_per_epoch * cfg.epochs), cfg.max_steps or 2**62)
 
     # 4. model (resumed from the checkpoint, or the encoder with a fresh span head)
     source = str(ckpt) if resume and ckpt.is_dir() else base
@@ -120,17 +112,8 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     step = _resume(ckpt, optimizer, scheduler, device) if resume else 0
 
     # 6. train
-    summary = {
-        "config": asdict(cfg), "examples": len(data.examples),
-        "answerable": data.merged.answerable, "unanswerable": data.merged.unanswerable,
-        "dropped_guessed_offsets": data.merged.dropped_guessed, "by_file": data.merged.by_file,
-        "same_article_negatives": data.negatives,
-        "trained_answerable": sum(1 for e in data.examples if e.answers),
-        "trained_unanswerable": sum(1 for e in data.examples if not e.answers),
-        "validation_questions": len(data.validation), "device": str(device),
-        "features": len(features), "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps, "resumed_at": step,
-    }
+    summary = _summary(cfg, data, device, features=len(features), total_steps=total_steps,
+                       steps_per_epoch=steps_per_epoch, resumed_at=step)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     started = time.perf_counter()
     losses = _train_steps(model, optimizer, scheduler, features, cfg, out, step=step,
@@ -154,6 +137,27 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
                    losses=[round(v, 4) for v in losses])
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _seed(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _summary(cfg: ReaderTrainConfig, data: TrainingData, device, **counts) -> dict:
+    return {
+        "config": asdict(cfg), "examples": len(data.examples),
+        "answerable": data.merged.answerable, "unanswerable": data.merged.unanswerable,
+        "dropped_guessed_offsets": data.merged.dropped_guessed, "by_file": data.merged.by_file,
+        "same_article_negatives": data.negatives,
+        "trained_answerable": sum(1 for e in data.examples if e.answers),
+        "trained_unanswerable": sum(1 for e in data.examples if not e.answers),
+        "validation_questions": len(data.validation), "device": str(device), **counts,
+    }
 
 
 def _optimizer(model, cfg: ReaderTrainConfig, total_steps: int):
