@@ -59,6 +59,9 @@ def _add_train(train) -> None:
     tr.add_argument("--sample-offset", type=int, default=0, metavar="K",
                     help="start the sample at position K of that permutation (a continuation "
                     "run takes the next N)")
+    tr.add_argument("--max-answer-tokens", type=int, metavar="N",
+                    help="the longest answer the trained reader gives (stored in its config; "
+                    "the validation threshold is chosen with it)")
     tr.add_argument("--device", default="auto",
                     help="torch device: auto (CUDA when available, else CPU), cpu, cuda, ...")
     tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint")
@@ -117,6 +120,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         negatives_per_question=args.negatives_per_question,
         same_article_negatives=args.same_article_negatives, val_articles=args.val_articles,
         sample=args.sample, sample_offset=args.sample_offset, device=args.device,
+        max_answer_tokens=args.max_answer_tokens,
     )
     summary = train_reader(cfg, resume=args.resume,
                            progress=progress(args))

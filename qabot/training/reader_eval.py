@@ -115,7 +115,8 @@ def choose_threshold(model_dir: Path, validation: Path, *, progress: bool = Fals
     config["null_threshold_note"] = (
         f"F1-best threshold on {metrics['questions']} held-out validation questions "
         f"(training articles never trained on, half of them paired with another paragraph of "
-        f"their article): F1 {metrics['best_f1']:.2f} there, {metrics['precision']} precision")
+        f"their article): F1 {metrics['best_f1']:.2f} there, {metrics['precision']} precision, "
+        f"answers of at most {metrics['max_answer_tokens']} tokens")
     path.write_text(json.dumps(config, indent=2))
     return {k: metrics[k] for k in ("questions", "always_answer", "best_f1", "best_f1_thresh",
                                     "precision")}

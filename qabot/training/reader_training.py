@@ -60,6 +60,7 @@ class ReaderTrainConfig:
     sample: int | None = None  # train on N examples of a seeded permutation ...
     sample_offset: int = 0  # ... starting at this position (a later run takes the next N)
     device: str = "auto"  # "auto": CUDA when available, else CPU
+    max_answer_tokens: int | None = None  # stored in reader_config (None: the base's, or 30)
     extra: dict = field(default_factory=dict)
 
 
@@ -112,7 +113,8 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     step = _resume(ckpt, optimizer, scheduler, device) if resume else 0
 
     # 6. train
-    summary = _summary(cfg, data, device, features=len(features), total_steps=total_steps,
+    summary = _summary(cfg, data, device, features=len(features),
+                       tokens=sum(len(f.input_ids) for f in features), total_steps=total_steps,
                        steps_per_epoch=steps_per_epoch, resumed_at=step)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     started = time.perf_counter()
@@ -243,6 +245,8 @@ def _save_reader(model, tokenizer, base: str, dst: Path, cfg: ReaderTrainConfig,
     reader_config = json.loads(base_config.read_text()) if base_config.is_file() else {}
     reader_config.pop("weights_dtype", None)
     reader_config.update(max_length=cfg.max_length, stride=cfg.stride, trained_steps=step)
+    if cfg.max_answer_tokens is not None:
+        reader_config["max_answer_tokens"] = cfg.max_answer_tokens
     (dst / "reader_config.json").write_text(json.dumps(reader_config, indent=2))
 
 
