@@ -100,8 +100,9 @@ def main() -> int:
 
     name = "bench_reader_full" if args.limit is None else "bench_reader_full_smoke"
     path = RESULTS / f"{name}.json"
-    result = json.loads(path.read_text()) if path.is_file() else {}
-    readers = result.setdefault("readers", {})
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    result = {"readers": previous.get("readers", {})}  # earlier runs' rows, with their dates
+    readers = result["readers"]
     dirs = {"new": args.model or REPO / "qabot" / "models" / "reader",
             "baseline": baseline_dir(args.baseline_rev)}
     for who in args.readers:
@@ -115,10 +116,10 @@ def main() -> int:
                      command=" ".join(sys.argv))
         if who == "baseline":
             entry["revision"] = args.baseline_rev
-        for name in args.sets:
-            metrics = evaluate(reader, name, args.limit)
-            entry[name] = metrics
-            line = f"{who:8s} {name:13s} F1 {metrics['always_answer']['f1']:.2f}"
+        for split in args.sets:
+            metrics = evaluate(reader, split, args.limit)
+            entry[split] = metrics
+            line = f"{who:8s} {split:13s} F1 {metrics['always_answer']['f1']:.2f}"
             if "with_threshold" in metrics:
                 line += (f" | at threshold {metrics['null_threshold']:+.2f}: F1 "
                          f"{metrics['with_threshold']['f1']:.2f}; oracle {metrics['best_f1']:.2f}"
