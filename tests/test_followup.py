@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qabot.dialogue.followup import contextual_query, is_follow_up
-from qabot.dialogue.snippets import highlight, sentence_around, shorten
+from qabot.dialogue.snippets import sentence_around
 
 
 @pytest.mark.parametrize("text", ["and how much does it cost?", "what about on Android?",
@@ -38,13 +38,6 @@ def test_sentence_around_a_span():
     assert text[a:b] == "Select **Make available offline**."  # list number dropped
     a, b = sentence_around("x" * 1000, 500, 505, max_chars=100)
     assert b - a <= 100 and a <= 500 and b >= 505
-
-
-def test_highlight_and_shorten():
-    assert highlight("within 30 days", 7, 14, "[", "]") == "within [30 days]"
-    assert highlight("abc", 2, 9) == "abc"  # offsets out of range: unchanged
-    assert shorten("word " * 100, 20) == "word word word word …"
-    assert shorten("  short   text ") == "short text"
 
 
 def test_how_to_questions_and_their_steps():

@@ -30,19 +30,3 @@ def sentence_around(text: str, start: int, end: int, max_chars: int = 400) -> tu
         half = max(0, (max_chars - (end - start)) // 2)
         left, right = max(left, start - half), min(right, end + half)
     return left, right
-
-
-def highlight(text: str, start: int, end: int, before: str = "**", after: str = "**") -> str:
-    """``text`` with ``text[start:end]`` wrapped in the markers."""
-    if not 0 <= start < end <= len(text):
-        return text
-    return f"{text[:start]}{before}{text[start:end]}{after}{text[end:]}"
-
-
-def shorten(text: str, limit: int = 300) -> str:
-    """At most ``limit`` characters, cut at a word boundary with an ellipsis."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0]
-    return cut + " …"
