@@ -47,6 +47,8 @@ bench: $(STAMP) bench-venv
 	$(PY) benchmarks/bench_search.py
 	$(PY) benchmarks/bench_chunking.py
 	$(PY) benchmarks/bench_reader.py
+	$(PY) benchmarks/bench_reader_training.py
+	$(PY) benchmarks/bench_reader_support.py
 	$(PY) benchmarks/bench_dialogue.py
 	$(PY) benchmarks/bench_telegram.py
 	$(PY) benchmarks/bench_retrieval.py
