@@ -74,7 +74,7 @@ def base_model_path(base: str | None) -> str:
 
 def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
     import torch
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -100,13 +100,8 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
     total_steps = min(math.ceil(steps_per_epoch * cfg.epochs), cfg.max_steps or 2**62)
 
-    # 4. model (resumed from the checkpoint, or the encoder with a fresh span head)
-    source = str(ckpt) if resume and ckpt.is_dir() else base
-    model = AutoModelForQuestionAnswering.from_pretrained(  # fp32 even from an fp16 artifact
-        source, attention_probs_dropout_prob=cfg.attention_dropout, dtype=torch.float32
-    )
-    model.to(device)
-    model.train()
+    # 4. model (resumed from the checkpoint, or the base model; a fresh span head on an encoder)
+    model = _load_model(str(ckpt) if resume and ckpt.is_dir() else base, cfg, device)
 
     # 5. optimiser and schedule (and their state when resuming)
     optimizer, scheduler = _optimizer(model, cfg, total_steps)
@@ -139,6 +134,18 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
                    losses=[round(v, 4) for v in losses])
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _load_model(source: str, cfg: ReaderTrainConfig, device):
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    model = AutoModelForQuestionAnswering.from_pretrained(  # fp32 even from an fp16 artifact
+        source, attention_probs_dropout_prob=cfg.attention_dropout, dtype=torch.float32
+    )
+    model.to(device)
+    model.train()
+    return model
 
 
 def _seed(seed: int) -> None:
