@@ -108,7 +108,9 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     for spec in args.train:
         try:
             source = parse_source(spec)
-        except (OSError, ValueError, KeyError) as exc:
+        except ValueError as exc:
+            raise QabotError(str(exc)) from None
+        except (OSError, KeyError) as exc:
             raise QabotError(f"bad training source {spec!r}: {exc}") from None
         if not Path(source.file).is_file():
             raise QabotError(f"training file not found: {source.file}")
