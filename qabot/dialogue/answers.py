@@ -31,6 +31,7 @@ class Outcome:
     sources: tuple[Source, ...] = ()
     topic: str | None = None  # the standalone question this message was about
     unanswered: bool = False
+    candidate: str | None = None  # the withheld answer text of a fallback
     extra: dict = field(default_factory=dict)
 
 

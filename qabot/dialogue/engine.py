@@ -163,7 +163,7 @@ class ChatEngine:
             self.history.set_status(conversation_id, "ended")
         return Reply(outcome.text, outcome.kind, conversation_id, bot_message, user_message,
                      outcome.intent, outcome.confidence, outcome.answer, outcome.score,
-                     outcome.sources, round(latency, 2))
+                     outcome.sources, round(latency, 2), outcome.candidate)
 
     def _decide(self, conversation_id: int, raw: str) -> Outcome:
         if self.history.conversation(conversation_id).status == "handed_off":
@@ -236,8 +236,11 @@ class ChatEngine:
                 return replace(steps, topic=standalone, **seen)
         if best is None or result.abstained or best.fused_score < self.settings.answer_threshold:
             score = round(best.fused_score, 4) if best is not None else None
+            candidate = (answer_text(best.text, source_of(hits[best.passage_index], best.start,
+                                                          best.end))
+                         if best is not None else None)
             return Outcome("fallback", DONT_KNOW, score=score, topic=standalone,
-                            unanswered=True, **seen)
+                            unanswered=True, candidate=candidate, **seen)
         also = [(i, find_words(hits[i].text, best.text)) for i in best.also_in]
         sources = (source_of(hits[best.passage_index], best.start, best.end),
                    *(source_of(hits[i], *at) for i, at in also if at is not None))

@@ -39,9 +39,12 @@ class Reply:
     intent: str | None = None
     confidence: float | None = None
     answer: str | None = None  # the span, or the curated FAQ answer
-    score: float | None = None  # fused reader score, or FAQ similarity
+    score: float | None = None  # the answer confidence (0-1) of an answer, FAQ answer or fallback
     sources: tuple[Source, ...] = ()
     latency_ms: float = 0.0
+    # the reply the bot would have given but withheld for low confidence (a fallback's best
+    # candidate): for evaluation and operators, never sent to the user
+    candidate: str | None = None
 
     @property
     def silent(self) -> bool:
