@@ -5,11 +5,12 @@ Data: ``../shared/data/zulip_help`` (Zulip's help centre, 213 articles, ``conten
 and its ``dev_questions.json`` (80 answerable questions with the article and answer strings a
 correct reply contains, 20 unanswerable). The bot runs as a user gets it (``app.build_engine``
 with the default settings: hybrid retrieval, top 5, the shipped router, answer threshold), one
-fresh conversation per question; only the reader folder changes. Scoring (the rules of issue 14):
-an answerable question is *correct* when the reply is an answer or FAQ answer containing one of
-its answer strings (case-insensitive), *wrong* when it is an answer without one, otherwise
-*abstained*; an unanswerable question should get no answer. ``source@1``: the article is the
-first cited source of an answer.
+fresh conversation per question; only the reader folder changes. Scoring (the rules of issue 14,
+``qabot.evaluation.support.score_reply``, as ``qabot eval support`` does): an answerable question
+is *correct* when the reply is an answer or FAQ answer containing one of its answer strings
+(case-insensitive), *wrong* when it is an answer without one, otherwise *abstained*; an
+unanswerable question should get no answer. ``source@1`` / ``source@5``: the article is the
+first / one of the first five cited sources of an answer.
 
 This is the development set of the support work, so these figures are development figures: no
 reader setting was tuned on them.
@@ -21,14 +22,13 @@ Result: ``benchmarks/results/bench_reader_support.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import _common  # noqa: F401  (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE first)
-from _common import DATA, REPO, percentile_ms, require, write_result
+from _common import DATA, REPO, require, write_result
 from bench_reader_full import baseline_dir
 
 ZULIP = DATA / "zulip_help"
@@ -52,36 +52,17 @@ def index_help_centre() -> Path:
     return index
 
 
-def score(engine, questions: dict) -> dict:
-    rows, latency = [], []
-    for q in questions["questions"]:
-        conv = engine.start("bench", f"q{len(rows)}")
-        reply = engine.respond(conv, q["q"])
-        latency.append(reply.latency_ms / 1000)
-        answered = reply.kind in ("answer", "faq")
-        right = answered and any(a.lower() in reply.text.lower() for a in q["answers"])
-        first = reply.sources[0].source if reply.sources else ""
-        rows.append({"q": q["q"], "kind": reply.kind, "answered": answered, "correct": right,
-                     "source_at_1": answered and Path(first).stem == q["article"],
-                     "reply": reply.text[:300]})
-    unanswerable = []
-    for item in questions["unanswerable"]:
-        text = item["q"] if isinstance(item, dict) else item
-        conv = engine.start("bench", f"u{len(unanswerable)}")
-        reply = engine.respond(conv, text)
-        latency.append(reply.latency_ms / 1000)
-        unanswerable.append({"q": text, "kind": reply.kind,
-                             "answered": reply.kind in ("answer", "faq")})
-    correct = sum(r["correct"] for r in rows)
-    answered = sum(r["answered"] for r in rows)
-    return {"questions": len(rows), "correct": correct, "wrong": answered - correct,
-            "abstained": len(rows) - answered,
-            "source_at_1": sum(r["source_at_1"] for r in rows),
-            "unanswerable": len(unanswerable),
-            "unanswerable_abstained": sum(not u["answered"] for u in unanswerable),
-            "p50_ms": round(percentile_ms(latency, 50), 1),
-            "p95_ms": round(percentile_ms(latency, 95), 1),
-            "rows": rows, "unanswerable_rows": unanswerable}
+def score(engine, questions) -> dict:
+    """The figures of ``qabot eval support`` (``qabot.evaluation.support``), with the rows."""
+    from qabot.evaluation.support import result_row, run_support_eval, summarize
+
+    results = run_support_eval(engine, questions)
+    metrics = {k: v for k, v in summarize(results).items()
+               if k not in ("curve", "by_type", "target_precision", "operating_point")}
+    rows = [result_row(r) for r in results]
+    metrics["rows"] = [r for r in rows if r["article"]]
+    metrics["unanswerable_rows"] = [r for r in rows if not r["article"]]
+    return metrics
 
 
 def main() -> int:
@@ -89,9 +70,9 @@ def main() -> int:
     started = time.perf_counter()
     from qabot.app import build_engine
     from qabot.config import load_settings
+    from qabot.evaluation.support import load_questions
 
-    questions = json.loads(require(ZULIP / "dev_questions.json", "dev_questions.json")
-                           .read_text())
+    questions = load_questions(require(ZULIP / "dev_questions.json", "dev_questions.json"))
     index = index_help_centre()
     readers = {"new": args.model or REPO / "qabot" / "models" / "reader",
                "baseline": baseline_dir(args.baseline_rev)}

@@ -1,4 +1,5 @@
-"""`qabot eval pipeline` (retrieval + reader end to end) and `qabot eval faq`."""
+"""`qabot eval pipeline` (retrieval + reader end to end), `qabot eval support` (the whole bot
+on a support question set) and `qabot eval faq`."""
 
 from __future__ import annotations
 
@@ -21,9 +22,14 @@ def add_parsers(evaluate) -> None:
     ep.add_argument("--data", required=True, metavar="FILE", help="SQuAD-format JSON")
     ep.add_argument("--titles", metavar="FILE[:KEY]", help="only these articles")
     ep.add_argument("--limit", type=int, help="only the first N questions")
-    ep.add_argument("--retrieval", choices=("dense", "bm25", "hybrid"), default="dense",
-                    help="the retrieval the pipeline uses (recall is reported for all three)")
-    ep.add_argument("--top-k", type=int, default=5, help="passages read per question")
+    ep.add_argument("--config", metavar="FILE",
+                    help="TOML settings file (default: $QABOT_CONFIG): the bot's retrieval, "
+                    "top_k and reader are measured unless given here")
+    ep.add_argument("--retrieval", choices=("dense", "bm25", "hybrid"),
+                    help="the retrieval the pipeline uses (default: the bot's setting; recall "
+                    "is reported for all three)")
+    ep.add_argument("--top-k", type=int,
+                    help="passages read per question (default: the bot's setting)")
     ep.add_argument("--chunk-tokens", type=int, help="passage size (default 160)")
     ep.add_argument("--overlap", type=int, help="passage overlap (default 32)")
     ep.add_argument("--answer-threshold", type=float, default=15.0,
@@ -35,6 +41,33 @@ def add_parsers(evaluate) -> None:
     ep.add_argument("--json", action="store_true", help="print the summary as JSON")
     ep.add_argument("--no-progress", action="store_true")
     ep.set_defaults(func=cmd_eval_pipeline)
+
+    es = evaluate.add_parser(
+        "support", help="the whole bot on a support question set (right, wrong, abstained)",
+        description="Index the knowledge base (or update its index), then ask every question "
+        "of the file in a fresh conversation with the bot as configured, and report: correct "
+        "(an answer or FAQ answer containing an answer string), wrong (an answer without one), "
+        "abstained; unanswerable questions abstained on; source@1/@5; latency p50/p95; and the "
+        "coverage-precision curve over the answer confidence (questions.csv, curve.csv, "
+        "curve.png, summary.json in --out). The history goes to a temporary database.")
+    es.add_argument("--kb", required=True, type=Path, metavar="DIR",
+                    help="the knowledge-base folder")
+    es.add_argument("--questions", required=True, type=Path, metavar="FILE",
+                    help="question file (JSON: 'questions' with q/article/answers, "
+                    "'unanswerable')")
+    es.add_argument("--index", type=Path, metavar="DIR", help="index folder (default: "
+                    ".qabot/eval-index/<kb folder>-<hash>, updated on each run)")
+    es.add_argument("--config", metavar="FILE",
+                    help="TOML settings file (default: $QABOT_CONFIG; QABOT_* env vars "
+                    "override it)")
+    es.add_argument("--target-precision", type=float, default=0.9,
+                    help="report the lowest confidence threshold reaching this precision "
+                    "(default 0.9)")
+    es.add_argument("--out", type=Path, metavar="DIR",
+                    help="write questions.csv, curve.csv, curve.png, summary.json here")
+    es.add_argument("--json", action="store_true", help="print the summary as JSON")
+    es.add_argument("--no-progress", action="store_true")
+    es.set_defaults(func=cmd_eval_support)
 
     ef = evaluate.add_parser(
         "faq", help="FAQ matching on labelled question pairs (similar / not similar)",
@@ -52,17 +85,19 @@ def add_parsers(evaluate) -> None:
 def cmd_eval_pipeline(args: argparse.Namespace) -> int:
     import tempfile
 
+    from qabot.config import load_settings
     from qabot.evaluation.pipeline import run_pipeline_eval, write_curve
 
     if not Path(args.data).is_file():
         raise QabotError(f"data file not found: {args.data}")
+    settings = load_settings(args.config)
     with tempfile.TemporaryDirectory(prefix="qabot-eval-") as work:
         summary = run_pipeline_eval(
             args.data, Path(work), titles=titles(args.titles), limit=args.limit,
             mode=args.retrieval, top_k=args.top_k, chunk_tokens=args.chunk_tokens,
             overlap=args.overlap, answer_threshold=args.answer_threshold,
             target_precision=args.target_precision,
-            progress=progress(args))
+            settings=settings, progress=progress(args))
     if args.out:
         write_curve(summary["curve"], args.out)
         (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -85,6 +120,71 @@ def cmd_eval_pipeline(args: argparse.Namespace) -> int:
         else "not reached"))
     if args.out:
         print(f"curve: {args.out / 'curve.csv'}, {args.out / 'curve.png'}")
+    return 0
+
+
+def default_eval_index(kb: Path) -> Path:
+    """.qabot/eval-index/<kb folder>-<8 hex of its absolute path>: one per knowledge base, so
+    a rerun updates its index instead of rebuilding it."""
+    import hashlib
+
+    path = kb.resolve()
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+    return Path(".qabot") / "eval-index" / f"{path.name}-{digest}"
+
+
+def cmd_eval_support(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from indexer.embedding import SentenceTransformerEmbedder
+    from indexer.sync import build
+    from qabot.config import load_settings
+    from qabot.evaluation.support import (
+        load_questions,
+        run_support_eval,
+        summarize,
+        write_outputs,
+    )
+
+    questions = load_questions(args.questions)  # a bad file fails before any model loads
+    if not 0.0 <= args.target_precision <= 1.0:
+        raise QabotError(f"--target-precision: expected a share from 0 to 1, "
+                         f"got {args.target_precision}")
+    index = args.index or default_eval_index(args.kb)
+    show = progress(args)
+    build(args.kb, index, SentenceTransformerEmbedder(), progress=show)
+    with tempfile.TemporaryDirectory(prefix="qabot-eval-") as work:
+        from qabot.app import build_engine
+
+        settings = load_settings(args.config, index_dir=index, kb_dir=args.kb,
+                                 database_url=f"sqlite:///{Path(work) / 'history.sqlite'}")
+        engine = build_engine(settings, warm=True)
+        try:
+            results = run_support_eval(engine, questions, progress=show)
+        finally:
+            engine.history.close()
+    summary = summarize(results, target_precision=args.target_precision)
+    summary.update({"knowledge_base": str(args.kb), "index": str(index),
+                    "retrieval_mode": settings.retrieval, "top_k": settings.top_k})
+    paths = write_outputs(results, summary, args.out) if args.out else {}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    n, u = summary["questions"], summary["unanswerable"]
+    print(f"{n} answerable questions: {summary['correct']} correct, {summary['wrong']} wrong, "
+          f"{summary['abstained']} abstained; source@1 {summary['source_at_1']}, "
+          f"source@5 {summary['source_at_5']}")
+    print(f"{u} unanswerable questions: {summary['unanswerable_abstained']} abstained")
+    precision = summary["precision"]
+    print(f"precision {'-' if precision is None else f'{precision:.1%}'}, coverage "
+          f"{summary['coverage']:.1%}; latency p50 {summary['p50_ms']} ms, p95 "
+          f"{summary['p95_ms']} ms (retrieval {settings.retrieval}, top {settings.top_k})")
+    point = summary["operating_point"]
+    print(f"operating point for {args.target_precision:.0%} precision: " + (
+        f"answer confidence {point['threshold']:g} (coverage {point['coverage']:.1%}, "
+        f"precision {point['precision']:.1%})" if point else "not reached on this set"))
+    if paths:
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 

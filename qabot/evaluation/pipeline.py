@@ -195,27 +195,38 @@ def _pct(value: float) -> float:
 
 
 def run_pipeline_eval(data: str | Path, work_dir: Path, *, titles=None, limit: int | None = None,
-                      mode: str = "dense", modes: Sequence[str] = ("dense", "bm25", "hybrid"),
-                      top_k: int = 5, chunk_tokens: int | None = None,
+                      mode: str | None = None,
+                      modes: Sequence[str] = ("dense", "bm25", "hybrid"),
+                      top_k: int | None = None, chunk_tokens: int | None = None,
                       overlap: int | None = None, answer_threshold: float = 15.0,
                       target_precision: float = 0.8, embedder=None, reader=None,
-                      progress: bool = False) -> dict:
-    """Index ``data``'s contexts under ``work_dir`` and evaluate every question (see above)."""
+                      settings=None, progress: bool = False) -> dict:
+    """Index ``data``'s contexts under ``work_dir`` and evaluate every question (see above).
+
+    The configuration measured is the bot's: ``settings`` (default: ``load_settings()``) gives
+    the retrieval mode, top_k and reader unless ``mode``, ``top_k`` or ``reader`` are given."""
+    from dataclasses import replace
+
     from tqdm import tqdm
 
     from indexer.chunking import ChunkSettings
     from indexer.embedding import SentenceTransformerEmbedder
     from indexer.sync import build
     from qabot.app import build_reader, build_retriever
-    from qabot.config import Settings
+    from qabot.config import load_settings
+
+    settings = settings or load_settings()
+    mode = mode or settings.retrieval
+    top_k = top_k or settings.top_k
 
     questions = write_knowledge_base(data, work_dir / "kb", titles, limit)
     embedder = embedder or SentenceTransformerEmbedder()
     chunking = ChunkSettings(**{k: v for k, v in (("max_tokens", chunk_tokens),
                                                   ("overlap_tokens", overlap)) if v is not None})
     build(work_dir / "kb", work_dir / "index", embedder, chunking=chunking)
-    retriever = build_retriever(Settings(index_dir=work_dir / "index", retrieval=mode), embedder)
-    reader = reader or build_reader(Settings())
+    retriever = build_retriever(replace(settings, index_dir=work_dir / "index", retrieval=mode),
+                                embedder)
+    reader = reader or build_reader(settings)
     modes = list(dict.fromkeys([*modes, mode]))
     results = [evaluate_question(q, retriever, reader, modes=modes, mode=mode, top_k=top_k)
                for q in tqdm(questions, disable=not progress, desc="questions", unit="q")]
