@@ -27,15 +27,29 @@ log(1 + (N - n + 0.5) / (n + 0.5)), term frequency tf (k1 + 1) / (tf + k1 (1 - b
    build of each (tracemalloc slows the build, so that one is not timed).
 3. Save/load of the bm25s index (``save`` to a folder of .npy + JSON, ``load`` with and
    without mmap), and the files' size.
+4. The BM25 index saved with each index generation (``--startup``, its own result file).
+   a. The writer's cost on the example knowledge base with the real all-MiniLM-L6-v2: a first
+      build, an unchanged build (commits nothing) and a one-file change (a sentence appended to
+      one article): the whole ``build`` and the part of it spent building + saving BM25.
+   b. At the 100,000 passages of 2. (1,000 files of 100 passages, random unit vectors, flat
+      FAISS, written with ``IndexWriter`` directly): the first commit and a one-file change,
+      whole commit and BM25 part. Then the retriever's start: ``Retriever(mode="hybrid")
+      .warm_up()`` (open the store, one dense search, BM25 ready) timed with the generation's
+      saved ``bm25/`` folder and with it moved away (built in memory, as before), with a
+      stand-in query embedder (hashing, dim 384) so the figure is the index's alone (the real
+      model's load adds the same ~5 s to both); and the top 20 of 200 questions compared.
 
-Run: ``.venv/bin/python benchmarks/bench_bm25.py`` (about 3 minutes on 2 CPU cores).
-Result: ``benchmarks/results/bench_bm25.json``.
+Run: ``.venv/bin/python benchmarks/bench_bm25.py`` (1-3: about 3 minutes on 2 CPU cores).
+Result: ``benchmarks/results/bench_bm25.json``. Section 4 alone: ``--startup`` (about 2 minutes),
+result ``benchmarks/results/bench_bm25_startup.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import hashlib
 import json
 import math
 import re
@@ -285,12 +299,164 @@ def save_load(corpus: list[list[str]], questions: list[str]) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# -- 4. the saved index: writer cost and start-up --------------------------------------------
+
+@contextlib.contextmanager
+def bm25_timer():
+    """Seconds the IndexWriter spends building and saving BM25, summed over its commits."""
+    from indexer.writer import IndexWriter
+
+    spent = {"build_s": 0.0, "save_s": 0.0}
+    originals = IndexWriter._build_bm25, IndexWriter._write_bm25
+
+    def wrap(fn, key):
+        def timed_fn(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - t
+        return timed_fn
+
+    IndexWriter._build_bm25 = wrap(originals[0], "build_s")
+    IndexWriter._write_bm25 = wrap(originals[1], "save_s")
+    try:
+        yield spent
+    finally:
+        IndexWriter._build_bm25, IndexWriter._write_bm25 = originals
+
+
+def _rounded(spent: dict, total: float) -> dict:
+    return {"total_s": round(total, 2), "bm25_build_s": round(spent["build_s"], 2),
+            "bm25_save_s": round(spent["save_s"], 3),
+            "bm25_share": f"{100 * (spent['build_s'] + spent['save_s']) / total:.1f}%"}
+
+
+def example_kb_cost(folder: Path) -> dict:
+    from indexer.embedding import SentenceTransformerEmbedder
+    from indexer.sync import build
+
+    kb = folder / "kb"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "kb", kb)
+    embedder = SentenceTransformerEmbedder()
+    embedder.embed(["load the model"])  # its load is not the writer's cost
+    out = {}
+    for step in ("first build", "unchanged build", "one-file change"):
+        if step == "one-file change":
+            article = sorted(kb.rglob("*.md"))[0]
+            article.write_text(article.read_text() + "\nOne more sentence about refunds.\n")
+        with bm25_timer() as spent:
+            report, t = timed(build, kb, folder / "index", embedder)
+        out[step] = {**_rounded(spent, t), "passages": report.manifest.passages
+                     if report.manifest else None, "embedded": report.embedded}
+        print("example kb", step, out[step])
+    return out
+
+
+class StandInEmbedder:
+    """Query vectors for the start-up timing: hashed words, unit length, dim 384."""
+
+    model_name, dimension = "bench/random-384", 384
+
+    def embed(self, texts, *, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension] += 1
+            out[row, 0] += 1e-3
+            out[row] /= np.linalg.norm(out[row])
+        return out
+
+
+def write_scale_index(folder: Path, passages: list[str]) -> dict:
+    from indexer.documents import Passage
+    from indexer.generations import FileRecord
+    from indexer.writer import IndexWriter
+
+    rng = np.random.default_rng(0)
+    emb = StandInEmbedder()
+
+    def file_of(number: int, texts: list[str]):
+        source = f"doc{number:04d}.md"
+        record = FileRecord(source, hashlib.sha256("".join(texts).encode()).hexdigest(), 0)
+        items = [Passage(source=source, title=f"Document {number}", text=t, start=0, end=len(t),
+                         headings=(f"Part {i % 3}",)) for i, t in enumerate(texts)]
+        vectors = rng.standard_normal((len(texts), emb.dimension)).astype(np.float32)
+        return record, items, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def writer():
+        return IndexWriter(folder, model_name=emb.model_name, dimension=emb.dimension)
+
+    out = {}
+    with writer() as w, bm25_timer() as spent:
+        for start in range(0, len(passages), 100):
+            w.add_file(*file_of(start // 100, passages[start : start + 100]))
+        _, t = timed(w.commit)
+    out["first commit"] = _rounded(spent, t)
+    print(len(passages), "passages, first commit", out["first commit"])
+    with writer() as w, bm25_timer() as spent:
+        w.add_file(*file_of(0, [p + " One more sentence." for p in passages[:100]]))
+        _, t = timed(w.commit)
+    out["one-file change commit"] = _rounded(spent, t)
+    print(len(passages), "passages, one-file change", out["one-file change commit"])
+    return out
+
+
+def startup_times(index: Path, questions: list[str]) -> dict:
+    from indexer.bm25 import BM25_DIR
+    from indexer.manifest import read_manifest
+    from qabot.retrieval import Retriever
+
+    saved = index / read_manifest(index).generation / BM25_DIR
+    out, tops = {}, {}
+    for label in ("saved bm25/ loaded", "no bm25/ (built in memory)"):
+        if label.startswith("no"):
+            saved.rename(saved.with_name("bm25.moved"))
+        retriever = Retriever(index, StandInEmbedder(), mode="hybrid")
+        _, t = timed(retriever.warm_up)
+        assert (retriever.bm25.loaded_from is not None) == label.startswith("saved")
+        t_first = timed(retriever.search, questions[0], 5)[1]
+        out[label] = {"warm_up_s": round(t, 2), "then first hybrid search_ms":
+                      round(1000 * t_first, 1)}
+        tops[label] = [[i for i, _ in retriever.bm25.search(q, 20)] for q in questions[:200]]
+        print("start-up", label, out[label])
+        retriever.reload()
+    saved.with_name("bm25.moved").rename(saved)
+    a, b = tops.values()
+    out["identical_bm25_top20"] = f"{sum(x == y for x, y in zip(a, b))}/{len(a)}"
+    return out
+
+
+def startup(n: int) -> dict:
+    passages, questions = scale_set(n)
+    folder = Path(tempfile.mkdtemp(prefix="bench_bm25_startup_"))
+    try:
+        out = {"example_kb_real_model": example_kb_cost(folder / "example")}
+        out["scale"] = {"passages": len(passages),
+                        **write_scale_index(folder / "scale", passages)}
+        out["scale"]["startup"] = startup_times(folder / "scale", questions)
+        from indexer.manifest import read_manifest
+
+        live = folder / "scale" / read_manifest(folder / "scale").generation
+        size = sum(f.stat().st_size for f in (live / "bm25").iterdir())
+        out["scale"]["bm25_files_mb"] = round(size / 2**20, 1)
+        return out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--passages", type=int, default=100_000,
                    help="corpus size of the scale test (default 100000)")
+    p.add_argument("--startup", action="store_true",
+                   help="only section 4, the saved index (result bench_bm25_startup.json)")
     args = p.parse_args()
     started = time.perf_counter()
+    if args.startup:
+        result = {"startup": startup(args.passages), "bm25s_version": bm25s.__version__}
+        print("wrote", write_result("bench_bm25_startup", result, started))
+        return 0
     result = {"quality": {"squad_eval": quality("squad", *squad_eval_set()),
                           "covid_qa_all": quality("covid", *covid_set())},
               "scale": scale(args.passages), "bm25s_version": bm25s.__version__}

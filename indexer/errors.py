@@ -38,3 +38,8 @@ class IndexCorruptError(IndexerError):
 
 class InvalidSettingError(IndexerError, ValueError):
     """A parameter (chunk size, overlap, k, index type...) has an invalid value."""
+
+
+class BM25NotUsableError(IndexerError):
+    """A generation's saved BM25 index is missing, stale (another tokenizer version) or does not
+    match its passages; readers build the index from the passages instead."""

@@ -21,8 +21,11 @@ def fsync_dir(path: Path) -> None:
 
 
 def fsync_tree(path: Path) -> None:
+    """fsync every file and folder under ``path``, and ``path`` itself."""
     for child in path.iterdir():
-        if child.is_file():
+        if child.is_dir():
+            fsync_tree(child)
+        elif child.is_file():
             fsync_file(child)
     fsync_dir(path)
 

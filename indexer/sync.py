@@ -192,6 +192,7 @@ def build(
             knowledge_base=plan.knowledge_base,
             fresh=rebuild,
             lock=lock,
+            progress=progress,
         ) as writer:
             _apply(plan, paths, writer, embedder, chunking, report, progress)
             if writer.dirty or plan.reindex_vectors or plan.rebuild_reason:

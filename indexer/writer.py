@@ -5,8 +5,9 @@ A writer
 2. removes leftovers of crashed writers (staging folders, uncommitted generations),
 3. copies the live generation's database into a staging folder and loads its FAISS indexes,
 4. applies add/remove operations to the staged copies,
-5. on ``commit``: writes and fsyncs the staged files, renames the folder to the next
-   generation, then atomically replaces ``manifest.json`` — the single commit point,
+5. on ``commit``: builds the BM25 index of all the staged passages (``bm25.py``; about 0.2 s
+   per thousand passages), writes and fsyncs the staged files with it, renames the folder to
+   the next generation, then atomically replaces ``manifest.json`` — the single commit point,
 6. deletes generations older than the previous one.
 A crash before step 5's rename of the manifest leaves the previous generation live and intact.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.bm25 import BM25, BM25_DIR
 from indexer.documents import FaqEntry, Passage
 from indexer.fsutil import fsync_dir, fsync_tree, remove_tree
 from indexer.generations import (
@@ -53,9 +55,11 @@ class IndexWriter:
         knowledge_base: str | None = None,
         fresh: bool = False,  # start empty instead of from the live generation (full rebuild)
         lock: IndexLock | None = None,
+        progress: bool = False,  # a progress bar while the BM25 index is built
     ):
         self.index_dir = Path(index_dir)
         self.fresh = fresh
+        self.progress = progress
         self.model_name = model_name
         self.dimension = dimension
         self.spec = spec or VectorIndexSpec(dimension=dimension)
@@ -208,7 +212,9 @@ class IndexWriter:
 
     def commit(self) -> Manifest:
         """Write the staged generation and make it live. Returns the new manifest."""
+        lexical = self._build_bm25()
         counts = self._close_database()
+        self._write_bm25(lexical, counts)
         self._write_vectors(counts)
         name = self._move_into_place()
         manifest = self._manifest(name, counts)
@@ -217,6 +223,27 @@ class IndexWriter:
         if previous is not None:
             self._collect_garbage()
         return manifest
+
+    def _build_bm25(self) -> BM25:
+        """The BM25 index of every staged passage, in id order (as ``IndexStore.bm25`` builds
+        it for a generation without one)."""
+        from sqlalchemy import select
+
+        from indexer.lexical import passage_text
+        from indexer.schema import PassageRow
+
+        rows = self._session.execute(
+            select(PassageRow.id, PassageRow.title, PassageRow.headings_json, PassageRow.text)
+            .order_by(PassageRow.id))
+        return BM25(((i, passage_text(title, json.loads(headings), text))
+                     for i, title, headings, text in rows), progress=self.progress)
+
+    def _write_bm25(self, bm25: BM25, counts: tuple[int, int, int]) -> None:
+        """The staged ``bm25/`` folder (fsynced with the vectors, in ``_write_vectors``)."""
+        if len(bm25) != counts[1]:
+            raise AssertionError(  # a bug, never user error
+                f"staged BM25 index disagrees: {len(bm25)} documents vs {counts[1]} passages")
+        bm25.save(self.staging / BM25_DIR)
 
     def _close_database(self) -> tuple[int, int, int]:
         """Commit the staged SQLite database; (files, passages, FAQ entries) in it."""

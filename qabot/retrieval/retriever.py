@@ -1,11 +1,12 @@
 """Retriever over an IndexStore: embeds a query with the index's own model and searches.
 
 Passages: ``dense`` (all-MiniLM-L6-v2 cosine over FAISS), ``bm25`` (Okapi BM25 over the same
-passages, built in memory on first use), or ``hybrid`` (both, fused by weighted reciprocal
-rank). Every
-hit is scored by its cosine similarity to the query, whichever way it was found, so the
-reader's retriever fusion means the same thing in every mode. FAQ questions: dense. The store
-opens on first use and ``reload()`` picks up a newer index generation (after a reindex).
+passages: on first use, the index generation's saved BM25 index is loaded, or, for a generation
+without a usable one, built in memory; see ``IndexStore.bm25``), or ``hybrid`` (both, fused by
+weighted reciprocal rank). Every hit is scored by its cosine similarity to the query, whichever
+way it was found, so the reader's retriever fusion means the same thing in every mode. FAQ
+questions: dense. The store opens on first use and ``reload()`` picks up a newer index
+generation (after a reindex).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Retriever:
         self.embedder.embed(["warm up"])
         self.store.search(self.embed("warm up"), k=1)
         if self.mode != "dense":
-            self.bm25  # noqa: B018  (built now, not on the first user's question)
+            self.bm25  # noqa: B018  (loaded now, not on the first user's question)
 
     def reload(self) -> None:
         """Open the index generation the manifest names now (after a rebuild)."""
@@ -91,8 +92,7 @@ class Retriever:
         store = self.store
         with self._lock:
             if self._bm25 is None:
-                self._bm25 = BM25((h.passage_id, f"{h.title} {' '.join(h.headings)} {h.text}")
-                                  for h in store.iter_passages())
+                self._bm25 = store.bm25()
             return self._bm25
 
     def search(self, text: str, k: int = 5, *, mode: str | None = None,
