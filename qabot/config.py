@@ -31,10 +31,13 @@ class Settings:
     reader_precision: str | None = None  # None: the model's reader_config.json
     # longest answer span in tokens; None: the model's reader_config.json
     reader_max_answer_tokens: int | None = None
-    # the cascade's thresholds (tuned on the golden conversations, see BENCHMARKS.md)
-    intent_threshold: float | None = None  # None: the model's own, chosen on validation data
-    faq_threshold: float = 0.75  # cosine similarity of the message to an FAQ question
-    answer_threshold: float = 15.0  # the reader's fused score (span + weight * retrieval)
+    # the cascade's operating points; None: the shipped models' own, chosen on validation data
+    intent_threshold: float | None = None  # the router's probability
+    # the answer confidence (0-1) an answer needs; the model's own targets >= 90% precision
+    answer_confidence: float | None = None
+    # the FAQ confidence (0-1) a curated answer needs; the model's own targets >= 95% precision
+    faq_confidence: float | None = None
+    confidence_model: Path | None = None  # None: the shipped qabot/models/confidence.json
     top_k: int = 5  # passages read per question
     retrieval: str = "hybrid"  # dense | bm25 | hybrid (reciprocal rank fusion of both)
     follow_up_turns: int = 3  # user turns looked back at for a follow-up's topic
@@ -54,7 +57,8 @@ _CHECKS = {
     "follow_up_turns": (lambda v: 0 <= v <= 20, "an integer from 0 to 20"),
     "max_message_chars": (lambda v: 100 <= v <= 100_000, "an integer from 100 to 100000"),
     "retention_days": (lambda v: v >= 1, "a positive number of days"),
-    "faq_threshold": (lambda v: -1.0 <= v <= 1.0, "a cosine similarity from -1 to 1"),
+    "answer_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
+    "faq_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "intent_threshold": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "reader_precision": (lambda v: v is None or v in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
     "reader_max_answer_tokens": (lambda v: v is None or 1 <= v <= 256,
@@ -63,6 +67,17 @@ _CHECKS = {
     "database_url": (lambda v: "://" in v or v.startswith("sqlite:"),
                      "an SQLAlchemy URL such as sqlite:///path/history.sqlite"),
 }
+
+
+# settings that were replaced: a config that still names one gets told what to use instead
+RENAMED = {"answer_threshold": "answer_confidence (a probability from 0 to 1)",
+           "faq_threshold": "faq_confidence (a probability from 0 to 1)"}
+
+
+def _unknown(name: str, origin: str, known) -> InvalidSettingError:
+    if name in RENAMED:
+        return InvalidSettingError(f"{origin}: '{name}' was replaced by {RENAMED[name]}")
+    return InvalidSettingError(f"{origin}: unknown setting '{name}' (known: {', '.join(known)})")
 
 
 def load_settings(config_file: str | Path | None = None,
@@ -75,9 +90,11 @@ def load_settings(config_file: str | Path | None = None,
     if config_file:
         for name, raw in _read_toml(Path(config_file)).items():
             if name not in known:
-                raise InvalidSettingError(
-                    f"{config_file}: unknown setting '{name}' (known: {', '.join(known)})")
+                raise _unknown(name, str(config_file), known)
             values[name] = _convert(name, raw, f"{config_file}: {name}")
+    for name in RENAMED:
+        if f"QABOT_{name.upper()}" in env:
+            raise _unknown(name, f"QABOT_{name.upper()}", known)
     for name in known:
         key = f"QABOT_{name.upper()}"
         if key in env:

@@ -105,11 +105,11 @@ def make_engine(kb_index, tmp_path, fake_embedder):
         from qabot.dialogue import ChatEngine
         from qabot.history import History
         from qabot.retrieval import Retriever
-        from tests.fakes import NumberReader, RuleIntents
+        from tests.fakes import NumberReader, RuleIntents, fake_confidences
 
         history = History.open(f"sqlite:///{tmp_path / 'history.sqlite'}")
         return ChatEngine(history=history, retriever=Retriever(kb_index, fake_embedder),
                           intents=RuleIntents(), reader=reader or NumberReader(),
-                          settings=Settings(**{"faq_threshold": 0.9, "answer_threshold": 0.0,
-                                               **settings}))
+                          settings=Settings(**{"answer_confidence": 0.0, **settings}),
+                          confidences=fake_confidences())
     return make

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from qabot.dialogue.confidence import FEATURES, ConfidenceModel, Confidences, FaqConfidence
 from qabot.intents.intentset import load_intent_set
 from qabot.intents.routing import IntentPrediction
 from qabot.reader.model import ReaderAnswer, ReaderResult
@@ -132,3 +133,12 @@ class NumberReader:
 class BrokenReader(NumberReader):
     def read(self, question, passages, top_k=3):
         raise RuntimeError("model exploded")
+
+
+def fake_confidences(faq_cosine: float = 0.9) -> Confidences:
+    """Confidence models for engines with fake components: every answer 0.5 sure (the engine
+    answers when its ``answer_confidence`` setting is at most that), an FAQ match at least
+    ``faq_cosine`` similar 0.5 sure or more (the FAQ operating point)."""
+    n = len(FEATURES)
+    answer = ConfidenceModel((0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0, 0.5, {})
+    return Confidences(answer, FaqConfidence(50.0, -50.0 * faq_cosine, 0.5, {}))

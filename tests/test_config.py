@@ -18,11 +18,11 @@ def test_defaults_without_file_or_env():
 
 def test_file_then_env_then_overrides(tmp_path):
     toml = tmp_path / "qabot.toml"
-    toml.write_text('top_k = 3\nfaq_threshold = 0.7\n[qabot]\nindex_dir = "/srv/index"\n'
+    toml.write_text('top_k = 3\nfaq_confidence = 0.7\n[qabot]\nindex_dir = "/srv/index"\n'
                     'telegram_admin_ids = [1, 2]\n')
     s = load_settings(toml, env={"QABOT_TOP_K": "8", "QABOT_TELEGRAM_TOKEN": "123:abc",
                                  "QABOT_TELEGRAM_OPERATOR_CHAT": "-100"})
-    assert (s.top_k, s.faq_threshold, s.index_dir) == (8, 0.7, Path("/srv/index"))
+    assert (s.top_k, s.faq_confidence, s.index_dir) == (8, 0.7, Path("/srv/index"))
     assert s.telegram_admin_ids == (1, 2) and s.telegram_operator_chat == -100
     assert "123:abc" not in repr(s)  # the token never shows in logs or errors
     s = load_settings(env={"QABOT_CONFIG": str(toml), "QABOT_TELEGRAM_ADMIN_IDS": "5, 6"},
@@ -34,7 +34,11 @@ def test_file_then_env_then_overrides(tmp_path):
 @pytest.mark.parametrize("env, message", [
     ({"QABOT_TOP_K": "many"}, "QABOT_TOP_K: expected int, got 'many'"),
     ({"QABOT_TOP_K": "0"}, "QABOT_TOP_K: expected an integer from 1 to 50, got 0"),
-    ({"QABOT_FAQ_THRESHOLD": "high"}, "QABOT_FAQ_THRESHOLD: expected float, got 'high'"),
+    ({"QABOT_FAQ_CONFIDENCE": "high"}, "QABOT_FAQ_CONFIDENCE: expected float, got 'high'"),
+    ({"QABOT_ANSWER_CONFIDENCE": "1.5"},
+     "QABOT_ANSWER_CONFIDENCE: expected a probability from 0 to 1, got 1.5"),
+    ({"QABOT_ANSWER_THRESHOLD": "15"},
+     "QABOT_ANSWER_THRESHOLD: 'answer_threshold' was replaced by answer_confidence"),
     ({"QABOT_READER_PRECISION": "fp8"}, "QABOT_READER_PRECISION: expected one of auto"),
     ({"QABOT_READER_MAX_ANSWER_TOKENS": "0"},
      "QABOT_READER_MAX_ANSWER_TOKENS: expected an integer from 1 to 256"),

@@ -22,7 +22,10 @@ def test_templates_faq_and_cited_answers(make_engine):
     assert hello.text in engine.intents.intent_set.by_name["greeting"].responses
     faq = engine.respond(conv, "Can I pay with PayPal?")
     assert (faq.kind, faq.answer) == ("faq", "Yes. We accept PayPal and cards.")
-    assert faq.sources[0].source == "faq.csv" and faq.score == pytest.approx(1.0, abs=1e-4)
+    assert faq.sources[0].source == "faq.csv" and faq.sources[0].score == pytest.approx(1.0,
+                                                                                      abs=1e-4)
+    # the reply's score is the FAQ confidence of that cosine similarity
+    assert faq.score == pytest.approx(engine.confidences.faq.probability(1.0), abs=1e-4)
     answer = engine.respond(conv, "When can annual payments be refunded?")
     assert answer.kind == "answer" and answer.answer == "30 days"
     (source,) = answer.sources
@@ -101,6 +104,34 @@ def test_out_of_scope_unless_the_knowledge_base_has_it(make_engine):
     # an out-of-scope guess that the knowledge base clearly answers is answered
     reply = engine.respond(conv, "weather: how much does the web app store offline?")
     assert reply.kind == "answer" and reply.answer == "2 GB"
+
+
+def test_out_of_scope_needs_the_knowledge_base_to_know_nothing_either(make_engine):
+    # the router calls both messages out of scope ("football" in the rules) and no answer is
+    # sure enough: the one about the knowledge base gets an honest "I don't know" (logged as
+    # unanswered, a person offered), the off-topic one is refused
+    engine = make_engine(answer_confidence=0.9)
+    conv = engine.start("console", "kim")
+    reply = engine.respond(conv, "football fan here: how many notes does the Android app "
+                                 "keep offline?")
+    assert reply.intent == "out_of_scope" and (reply.kind, reply.text) == ("fallback", DONT_KNOW)
+    assert reply.candidate is not None and "50 notes" in reply.candidate  # withheld, not sent
+    assert [u.question for u in engine.history.unanswered()] == [
+        "football fan here: how many notes does the Android app keep offline?"]
+    reply = engine.respond(conv, "who won the football yesterday?")
+    assert (reply.kind, reply.text) == ("out_of_scope", OUT_OF_SCOPE)
+    assert len(engine.history.unanswered()) == 1
+
+
+def test_answers_need_the_answer_confidence(make_engine):
+    question = "When can annual payments be refunded?"
+    sure = make_engine(answer_confidence=0.5)  # the fake model is 0.5 sure of every answer
+    reply = sure.respond(sure.start("console", "lee"), question)
+    assert (reply.kind, reply.answer, reply.score) == ("answer", "30 days", 0.5)
+    unsure = make_engine(answer_confidence=0.51)
+    reply = unsure.respond(unsure.start("console", "lee"), question)
+    assert (reply.kind, reply.score) == ("fallback", 0.5)
+    assert reply.candidate.startswith("30 days")
 
 
 def test_goodbye_ends_the_conversation(make_engine):

@@ -36,6 +36,14 @@ def test_sentence_around_a_span():
     i = text.index("Make")
     a, b = sentence_around(text, i, i + 4)
     assert text[a:b] == "Select **Make available offline**."  # list number dropped
+    wrapped = ("Zulip lets you delete messages\nif your organization allows it. Only server\n"
+               "administrators can restore them.\n- a list item\n\nNext paragraph.")
+    i = wrapped.index("restore")
+    a, b = sentence_around(wrapped, i, i + 7)  # a hard-wrapped line break is only a space
+    assert wrapped[a:b] == "Only server\nadministrators can restore them."
+    i = wrapped.index("delete")
+    a, b = sentence_around(wrapped, i, i + 6)
+    assert wrapped[a:b] == "Zulip lets you delete messages\nif your organization allows it."
     a, b = sentence_around("x" * 1000, 500, 505, max_chars=100)
     assert b - a <= 100 and a <= 500 and b >= 505
 

@@ -29,7 +29,7 @@ def fake():
 def bot(make_engine, fake):
     """The bot with the fake-model engine; ``bot.restart()`` starts a new Application."""
     settings = Settings(telegram_token=fake.token, telegram_operator_chat=OPERATORS,
-                        telegram_admin_ids=(ADMIN,), faq_threshold=0.9, answer_threshold=0.0)
+                        telegram_admin_ids=(ADMIN,), answer_confidence=0.0)
     engine = make_engine()
     engine.settings = replace(engine.settings, **{k: getattr(settings, k) for k in (
         "telegram_token", "telegram_operator_chat", "telegram_admin_ids")})

@@ -9,7 +9,7 @@ import os
 import sys
 
 from qabot import __version__
-from qabot.cli import chat, evaluation, history, intents, reader
+from qabot.cli import chat, confidence, evaluation, history, intents, reader
 from qabot.cli.options import common_parser
 from qabot.errors import Error
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_parsers(sub, common, export)
     reader.add_parsers(train, evaluate, export)
     intents.add_parsers(train, evaluate)
+    confidence.add_parsers(train)
     evaluation.add_parsers(evaluate)
     return parser
 

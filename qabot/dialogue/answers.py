@@ -130,8 +130,11 @@ def source_of(hit, start: int | None = None, end: int | None = None) -> Source:
 
 
 def answer_text(span: str, source: Source) -> str:
-    lines = [span.strip()]
-    if source.snippet.strip() and source.snippet.strip() != span.strip():
-        lines.append(f"“{source.snippet.strip()}”")
+    """The reply: the span, the sentence it came from (quoted), the citation. Line breaks
+    of hard-wrapped text inside the span or sentence read as spaces."""
+    span, snippet = " ".join(span.split()), " ".join(source.snippet.split())
+    lines = [span]
+    if snippet and snippet != span:
+        lines.append(f"“{snippet}”")
     lines.append(f"Source: {source.location}")
     return "\n\n".join(lines)

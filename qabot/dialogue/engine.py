@@ -9,11 +9,14 @@ stores the reply with how it was made, and returns a typed ``Reply``:
    complaint), ``end`` (goodbye), ``handoff`` (a person takes over), ``context`` (yes/no: a
    "yes" to the offer of a person hands off);
 4. a knowledge question (or a follow-up to one, or an out-of-scope message that might still be
-   one): an FAQ entry above ``faq_threshold`` gives its curated answer (``faq``); else the top-k
-   passages are read and a span whose fused score reaches ``answer_threshold`` is the answer
-   (``answer``, with its sentence and a citation); else an honest "I don't know" that offers a
-   person (``fallback``), logged as unanswered. An out-of-scope message that finds nothing gets
-   ``out_of_scope``.
+   one): an FAQ entry whose FAQ confidence reaches ``faq_confidence`` gives its curated answer
+   (``faq``); else the top-k passages are read and the best span is the answer (``answer``,
+   with its sentence and a citation) when its answer confidence (``dialogue.confidence``: the
+   reader's scores, retrieval, agreement, the question's words in the answer's sentence)
+   reaches ``answer_confidence``; else an honest "I don't know" that offers a person
+   (``fallback``), logged as unanswered. A message the router calls out of scope gets
+   ``out_of_scope`` only when the knowledge base has nothing relevant to it either (see
+   ``_out_of_scope``); otherwise it is treated as a knowledge question.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from qabot.dialogue.answers import (
     steps_outcome,
     tidy,
 )
+from qabot.dialogue.confidence import Confidences, evidence, load_confidence, relevant
 from qabot.dialogue.faq import FaqMatcher
 from qabot.dialogue.followup import contextual_query, is_follow_up, starts_follow_up
 from qabot.dialogue.protocols import ConversationStore, IntentRouter, Reading, Retrieval
@@ -67,17 +71,37 @@ FAQ_CONTEXTS = 2  # nearest FAQ entries whose answers the reader also reads
 class ChatEngine:
     def __init__(self, *, history: ConversationStore, retriever: Retrieval,
                  intents: IntentRouter, reader: Reading, settings: Settings,
-                 reuse_vector: bool = True):
+                 reuse_vector: bool = True, confidences: Confidences | None = None):
         self.history = history
         self.retriever = retriever
         self.intents = intents
         self.reader = reader
         self.settings = settings
-        self.faq = FaqMatcher(retriever.search_faq, settings.faq_threshold)
+        self.faq = FaqMatcher(retriever.search_faq)
+        self._confidences = confidences  # None: loaded from settings on first use
         # features-mode intents read the retrieval embedding when the encoders agree
         self.reuse_vector = reuse_vector and intents.uses_embeddings
 
+    @property
+    def confidences(self) -> Confidences:
+        """The answer and FAQ confidence models (loaded on first use)."""
+        if self._confidences is None:
+            self._confidences = load_confidence(self.settings.confidence_model)
+        return self._confidences
+
+    @property
+    def answer_confidence(self) -> float:
+        """The confidence an answer needs: the setting, else the model's operating point."""
+        chosen = self.settings.answer_confidence
+        return self.confidences.answer.threshold if chosen is None else chosen
+
+    @property
+    def faq_confidence(self) -> float:
+        chosen = self.settings.faq_confidence
+        return self.confidences.faq.threshold if chosen is None else chosen
+
     def warm_up(self) -> None:
+        self.confidences  # noqa: B018  (read now, not on the first question)
         self.retriever.warm_up()
         self.intents.warm_up()
         self.reader.warm_up()
@@ -204,9 +228,17 @@ class ChatEngine:
             said = (last_reply if follow_up and last_reply is not None
                     and last_reply.kind in ("answer", "faq") else None)
             return self._knowledge(text, vector, topic if follow_up else None, seen, said)
-        # out of scope: answer only if the knowledge base clearly has it
+        return self._out_of_scope(text, vector, seen)
+
+    def _out_of_scope(self, text: str, vector: np.ndarray, seen: dict) -> Outcome:
+        """The router says out of scope, but its intents were written for one product: the
+        knowledge base decides. An answer it is sure of is given; a message it has relevant
+        passages for gets an honest "I don't know" (and is logged as unanswered); only a
+        message the knowledge base knows nothing about is refused as out of scope."""
         found = self._knowledge(text, vector, None, seen, None)
         if found.kind in ("answer", "faq"):
+            return found
+        if found.extra.get("relevant"):
             return found
         return Outcome("out_of_scope", OUT_OF_SCOPE, **seen)
 
@@ -217,12 +249,15 @@ class ChatEngine:
             vector = self.retriever.embed(query)
         standalone = topic or text
         faq = self.faq.best(query, vector)
-        if (faq is not None and faq.score >= self.settings.faq_threshold
+        faq_confidence = (self.confidences.faq.probability(faq.score) if faq is not None
+                          else 0.0)
+        if (faq is not None and faq_confidence >= self.faq_confidence
                 and not (said and faq.answer == said.text)):
             source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
                             snippet=faq.question, source=faq.source, score=faq.score)
-            return Outcome("faq", faq.answer, answer=faq.answer, score=round(faq.score, 4),
-                            sources=(source,), topic=standalone, **seen)
+            return Outcome("faq", faq.answer, answer=faq.answer,
+                            score=round(faq_confidence, 4), sources=(source,),
+                            topic=standalone, **seen)
         # the curated answers of the nearest FAQ entries are read too: clean, short contexts
         faqs = [FaqPassage.of(h)
                 for h in self.retriever.search_faq(query, FAQ_CONTEXTS, vector=vector)]
@@ -230,22 +265,26 @@ class ChatEngine:
         result = self.reader.read(query, hits, top_k=3)
         fresh = [a for a in result.answers if not repeats(a, hits[a.passage_index], said)]
         best = tidy(fresh[0]) if fresh else None
-        if is_how_to(text):
+        confidence = (self.confidences.answer.probability(
+            evidence(query, hits, fresh, result.no_answer_score, best))
+            if best is not None else None)
+        sure = confidence is not None and confidence >= self.answer_confidence
+        if sure and is_how_to(text):
             steps = steps_outcome(hits, best, said)
             if steps is not None:
-                return replace(steps, topic=standalone, **seen)
-        if best is None or result.abstained or best.fused_score < self.settings.answer_threshold:
-            score = round(best.fused_score, 4) if best is not None else None
-            candidate = (answer_text(best.text, source_of(hits[best.passage_index], best.start,
-                                                          best.end))
-                         if best is not None else None)
-            return Outcome("fallback", DONT_KNOW, score=score, topic=standalone,
-                            unanswered=True, candidate=candidate, **seen)
-        also = [(i, find_words(hits[i].text, best.text)) for i in best.also_in]
+                return replace(steps, score=round(confidence, 4), topic=standalone, **seen)
+        also = [(i, find_words(hits[i].text, best.text)) for i in best.also_in] if best else []
         sources = (source_of(hits[best.passage_index], best.start, best.end),
-                   *(source_of(hits[i], *at) for i, at in also if at is not None))
+                   *(source_of(hits[i], *at) for i, at in also if at is not None)
+                   ) if best else ()
+        if not sure:
+            return Outcome("fallback", DONT_KNOW,
+                            score=round(confidence, 4) if confidence is not None else None,
+                            topic=standalone, unanswered=True,
+                            candidate=answer_text(best.text, sources[0]) if best else None,
+                            extra={"relevant": relevant(query, hits)}, **seen)
         return Outcome("answer", answer_text(best.text, sources[0]), answer=best.text,
-                        score=round(best.fused_score, 4), sources=sources, topic=standalone,
+                        score=round(confidence, 4), sources=sources, topic=standalone,
                         **seen)
 
     def _template(self, intent: str, conversation_id: int) -> str | None:

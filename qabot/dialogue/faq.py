@@ -22,9 +22,8 @@ class FaqMatcher:
     """``search(text, k, vector=...)`` returns FAQ hits (``indexer.store.FaqHit``) best first
     (``Retriever.search_faq``)."""
 
-    def __init__(self, search: Callable[..., Sequence], threshold: float):
+    def __init__(self, search: Callable[..., Sequence]):
         self._search = search
-        self.threshold = threshold
 
     def best(self, text: str, vector: np.ndarray | None = None) -> FaqMatch | None:
         """The closest FAQ entry, whatever its score (None when there is no FAQ)."""

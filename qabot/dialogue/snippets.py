@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
-# a sentence ends at . ! ? (followed by space or end), or at a line break
-_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9*])|\n+")
+# a sentence ends at . ! ? (followed by space or end), at a blank line, or at a line break
+# that starts a list item, heading, table row, quote or macro; a single line break inside a
+# paragraph (hard-wrapped Markdown) is only a space
+_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9*])"
+                       r"|\n[ \t]*\n\s*"
+                       r"|\n(?=[ \t]*(?:[-*+][ \t]|\d+[.)][ \t]|#|\||>|\{))")
 
 
 def sentence_around(text: str, start: int, end: int, max_chars: int = 400) -> tuple[int, int]:
