@@ -52,6 +52,8 @@ bench: $(STAMP) bench-venv
 	$(PY) benchmarks/bench_dialogue.py
 	$(PY) benchmarks/bench_telegram.py
 	$(PY) benchmarks/bench_retrieval.py
+	$(PY) benchmarks/bench_bm25.py
+	$(PY) benchmarks/bench_support.py
 
 # The transformers question-answering pipeline (the reader benchmark's baseline) was removed
 # in transformers 5.3: a separate venv keeps 5.2.0 for that comparison only.

@@ -37,11 +37,13 @@ from qabot.training.squad import GoldAnswer, QAExample
 class Hit:
     text: str
     score: float
+    title: str = ""
+    headings: tuple[str, ...] = ()
 
 
 PASSAGES = [
     Hit("Refunds. Annual payments can be refunded within 30 days of the charge. Monthly "
-        "payments are not refunded.", 0.71),
+        "payments are not refunded.", 0.71, "Billing", ("Annual payments",)),
     Hit("Billing happens on the first day of each month.", 0.52),
 ]
 
@@ -65,6 +67,8 @@ def test_features_of_a_crafted_answer():
     assert f["top_similarity"] == pytest.approx(0.71) and f["passage_rank"] == 1.0
     # "annual", "payment", "refunded" all occur in the answer's sentence (stop words dropped)
     assert f["sentence_overlap"] == 1.0 and f["passage_overlap"] == 1.0
+    # "annual" and "payment" of "annual", "payment", "refunded" are in a heading
+    assert f["title_overlap"] == pytest.approx(2 / 3)
     assert f["answer_words"] == pytest.approx(np.log1p(2))
 
 
@@ -73,6 +77,7 @@ def test_features_of_an_answer_from_a_sentence_that_does_not_match_the_question(
     f = evidence("When can annual payments be refunded?", PASSAGES, [best], float("-inf"),
                  best).as_dict()
     assert f["sentence_overlap"] == 0.0 and f["passage_rank"] == 0.5
+    assert f["title_overlap"] == 0.0  # no title, no headings
     assert f["passage_similarity"] == pytest.approx(0.52)
     assert f["null_margin"] == 20.0  # a non-finite margin is clipped, never NaN
     assert f["second_gap"] == 20.0  # no other answer: the largest lead

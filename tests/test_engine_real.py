@@ -109,3 +109,60 @@ def test_cli_ask_json(real_engine, capsys):
     assert code == 0
     reply = json.loads(capsys.readouterr().out)
     assert reply["kind"] == "faq" and "PayPal" in reply["answer"]
+
+
+HARDWARE_KB = {  # a product the shipped intent set was not written for
+    "battery.md": "# Battery and charging\n\nThe Lumo desk lamp runs for 12 hours on a full "
+                  "charge at medium brightness. Charging from empty takes about 3 hours with "
+                  "the USB-C cable in the box.\n\nThe battery indicator blinks red when less "
+                  "than 10% charge is left.\n",
+    "reset.md": "# Factory reset\n\nTo reset the lamp to factory settings, hold the power "
+                "button and the dimmer button together for 10 seconds until the light "
+                "flashes white three times. All schedules and paired phones are removed.\n",
+    "warranty.md": "# Warranty\n\nEvery Lumo lamp has a 2-year limited warranty from the date "
+                   "of purchase. The warranty covers manufacturing defects, not damage from "
+                   "drops or water.\n",
+    "pairing.md": "# Pairing with the app\n\nOpen the Lumo app, tap Add device and hold the "
+                  "lamp's power button for 3 seconds until it pulses blue. The lamp pairs over "
+                  "Bluetooth Low Energy and needs the phone within 5 metres.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def hardware_engine(tmp_path_factory, minilm):
+    from indexer.sync import build
+    from qabot.app import build_engine
+    from qabot.config import load_settings
+
+    root = tmp_path_factory.mktemp("hardware")
+    (root / "kb").mkdir()
+    for name, text in HARDWARE_KB.items():
+        (root / "kb" / name).write_text(text)
+    build(root / "kb", root / "index", minilm)
+    settings = load_settings(env={}, index_dir=root / "index",
+                             database_url=f"sqlite:///{root / 'history.sqlite'}")
+    return build_engine(settings, warm=True)
+
+
+@pytest.mark.parametrize("question", [
+    "How long does the lamp battery last on one charge?",
+    "my lamp blinks red, what does that mean",
+    "How do I factory reset the Lumo lamp?",
+    "Does the warranty cover water damage?",
+    "why won't my lamp pair with my phone",
+])
+def test_an_in_domain_question_about_an_unknown_product_is_never_refused(hardware_engine,
+                                                                          question):
+    reply = hardware_engine.respond(hardware_engine.start("test", question), question)
+    # answered, or honestly not known (a person offered): never "I only help with the product"
+    assert reply.kind in ("answer", "fallback"), (question, reply.kind, reply.intent)
+
+
+@pytest.mark.parametrize("question", [
+    "What's the capital of France?",
+    "can you book me a table for two tonight",
+    "what's the exchange rate from dollars to euros",
+])
+def test_an_off_topic_question_is_refused(hardware_engine, question):
+    reply = hardware_engine.respond(hardware_engine.start("test", question), question)
+    assert reply.kind == "out_of_scope", (question, reply.kind, reply.intent)

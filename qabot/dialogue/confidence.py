@@ -35,6 +35,7 @@ FEATURES = (
     "passage_rank",  # 1 / (1 + rank of the answer's passage among those read)
     "sentence_overlap",  # share of the question's words in the answer's sentence
     "passage_overlap",  # share of the question's words in the answer's passage
+    "title_overlap",  # share of the question's words in the passage's title and headings
     "answer_words",  # log(1 + words in the answer)
     "question_words",  # log(1 + content words in the question)
 )
@@ -60,7 +61,7 @@ def overlap(question_words: set[str], text: str) -> float:
 
 # a message whose best retrieved passage is at least this similar (cosine) and shares a word
 # with it is about the knowledge base, whatever the router says (BENCHMARKS.md, section 9)
-RELEVANT_SIMILARITY = 0.4
+RELEVANT_SIMILARITY = 0.35
 
 
 def relevant(question: str, passages: Sequence) -> bool:
@@ -71,13 +72,22 @@ def relevant(question: str, passages: Sequence) -> bool:
                and overlap(words, p.text) > 0 for p in passages)
 
 
+def answer_sentence(passages: Sequence, best) -> str:
+    """The sentence of its passage that holds the answer (what the reply quotes)."""
+    text = passages[best.passage_index].text
+    left, right = sentence_around(text, best.start, best.end)
+    return text[left:right]
+
+
 def evidence(question: str, passages: Sequence, answers: Sequence, no_answer_score: float,
              best) -> Evidence:
     """Features of ``best`` (a ReaderAnswer, one of ``answers``, read from ``passages``)."""
     passage = passages[best.passage_index]
     text = passage.text
-    left, right = sentence_around(text, best.start, best.end)
+    sentence = answer_sentence(passages, best)
     words = set(tokenize(question))
+    heading = " ".join([str(getattr(passage, "title", "") or ""),
+                        *(getattr(passage, "headings", ()) or ())])
     others = [a.fused_score for a in answers if a.text != best.text]
     gap = best.fused_score - max(others) if others else CLIP
     similarity = [float(getattr(p, "score", 0.0) or 0.0) for p in passages]
@@ -89,8 +99,9 @@ def evidence(question: str, passages: Sequence, answers: Sequence, no_answer_sco
         similarity[best.passage_index],
         max(similarity),
         1.0 / (1 + best.passage_index),
-        overlap(words, text[left:right]),
+        overlap(words, sentence),
         overlap(words, text),
+        overlap(words, heading),
         math.log1p(len(best.text.split())),
         math.log1p(len(words)),
     )
