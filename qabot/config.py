@@ -35,7 +35,7 @@ class Settings:
     intent_threshold: float | None = None  # the router's probability
     # the answer confidence (0-1) an answer needs; the model's own targets >= 90% precision
     answer_confidence: float | None = None
-    # the FAQ confidence (0-1) a curated answer needs; the model's own targets >= 95% precision
+    # the FAQ confidence (0-1) a curated answer needs; the model's own: 99% precision on pairs
     faq_confidence: float | None = None
     confidence_model: Path | None = None  # None: the shipped qabot/models/confidence.json
     top_k: int = 5  # passages read per question

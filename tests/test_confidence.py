@@ -18,6 +18,7 @@ from qabot.dialogue.confidence import (
     evidence,
     load_confidence,
     overlap,
+    rank_among_its_kind,
     relevant,
 )
 from qabot.errors import ModelNotFoundError
@@ -81,6 +82,19 @@ def test_features_of_an_answer_from_a_sentence_that_does_not_match_the_question(
     assert f["passage_similarity"] == pytest.approx(0.52)
     assert f["null_margin"] == 20.0  # a non-finite margin is clipped, never NaN
     assert f["second_gap"] == 20.0  # no other answer: the largest lead
+
+
+def test_faq_answers_rank_among_themselves():
+    @dataclass
+    class Faq:
+        text: str
+        score: float
+
+    passages = [*PASSAGES, Faq("Yes. We accept PayPal.", 0.9), Faq("No.", 0.5)]
+    assert [rank_among_its_kind(passages, i) for i in range(4)] == [0, 1, 0, 1]
+    best = ReaderAnswer("PayPal", 7.0, 20.0, 2, 15, 21, 0.9)
+    assert evidence("Can I pay with PayPal?", passages, [best], 0.0,
+                    best).as_dict()["passage_rank"] == 1.0
 
 
 def test_overlap_and_relevance():
@@ -213,4 +227,5 @@ def test_the_shipped_model_is_calibrated_on_held_out_articles():
     assert v["precision"] >= shipped.answer.info["target_precision"] == 0.9
     assert v["examples"] >= 1000 and 0.0 < shipped.answer.threshold < 1.0
     f = shipped.faq.info["validation"]
-    assert f["precision"] >= 0.95 and f["recall"] >= 0.7
+    assert f["precision"] >= shipped.faq.info["target_precision"] == 0.99
+    assert f["recall"] >= 0.5 and 0.7 <= f["cosine"] <= 0.8

@@ -32,7 +32,7 @@ FEATURES = (
     "agreement",  # other passages where the same answer was found
     "passage_similarity",  # cosine of the question and the answer's passage
     "top_similarity",  # the best cosine of any retrieved passage
-    "passage_rank",  # 1 / (1 + rank of the answer's passage among those read)
+    "passage_rank",  # 1 / (1 + rank of the answer's passage among those of its kind read)
     "sentence_overlap",  # share of the question's words in the answer's sentence
     "passage_overlap",  # share of the question's words in the answer's passage
     "title_overlap",  # share of the question's words in the passage's title and headings
@@ -98,7 +98,7 @@ def evidence(question: str, passages: Sequence, answers: Sequence, no_answer_sco
         float(len(best.also_in)),
         similarity[best.passage_index],
         max(similarity),
-        1.0 / (1 + best.passage_index),
+        1.0 / (1 + rank_among_its_kind(passages, best.passage_index)),
         overlap(words, sentence),
         overlap(words, text),
         overlap(words, heading),
@@ -106,6 +106,13 @@ def evidence(question: str, passages: Sequence, answers: Sequence, no_answer_sco
         math.log1p(len(words)),
     )
     return Evidence(tuple(float(v) for v in values))
+
+
+def rank_among_its_kind(passages: Sequence, index: int) -> int:
+    """The passage's rank among the passages of its own type: retrieved passages rank among
+    themselves, and so do the FAQ answers the engine reads after them."""
+    kind = type(passages[index])
+    return sum(1 for p in passages[:index] if type(p) is kind)
 
 
 def _clip(value: float, low: float = -CLIP) -> float:

@@ -44,7 +44,7 @@ class ConfidenceTrainConfig:
     per_fold_other: int = 90  # ... and of each further source (long documents: slower)
     target_precision: float = 0.9
     faq_pairs: Path | None = None  # CSV question_1,question_2,similar
-    faq_target_precision: float = 0.95
+    faq_target_precision: float = 0.99
     seed: int = 13
     c: float = 1.0  # inverse L2 strength of the logistic regression
     extra: dict = field(default_factory=dict)
