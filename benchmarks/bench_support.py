@@ -17,6 +17,12 @@ bot before the answer-confidence work, both measured in the same run.
    refused as out of scope, or get the honest fallback; and how many of the 80 answerable
    questions each bot refuses as out of scope.
 
+3. The relevance rule behind KB-aware routing (``dialogue.confidence.relevant``: a retrieved
+   passage at least 0.35 similar that shares a word with the message): the share of those
+   CLINC150 queries it calls relevant on the zulip help centre and on ``examples/kb`` (a
+   router-out-of-scope message it calls relevant gets the honest fallback instead of the
+   refusal), and the share of the 80 answerable zulip questions it calls relevant.
+
 Run: ``.venv/bin/python benchmarks/bench_support.py`` (about 10 minutes on 2 cores).
 Result: ``benchmarks/results/bench_support.json``.
 """
@@ -143,6 +149,29 @@ def summary_of(results, off_kinds: list[str]) -> dict:
     return s
 
 
+def relevance(questions, off_topic: list[str]) -> dict:
+    """Share of messages the relevance rule calls relevant, per knowledge base."""
+    from indexer.embedding import SentenceTransformerEmbedder
+    from indexer.sync import build
+    from qabot.dialogue.confidence import RELEVANT_SIMILARITY, relevant
+    from qabot.retrieval import Retriever
+
+    embedder = SentenceTransformerEmbedder()
+    example = REPO / ".qabot" / "bench" / "example-index"
+    build(REPO / "examples" / "kb", example, embedder, progress=False)
+    out = {"min_similarity": RELEVANT_SIMILARITY}
+    for name, index in (("zulip", REPO / ".qabot" / "bench" / "zulip-index"),
+                        ("example_kb", example)):
+        retriever = Retriever(index, embedder, mode="hybrid")
+        share = sum(relevant(t, retriever.search(t, 5)) for t in off_topic) / len(off_topic)
+        out[f"off_topic_relevant_{name}"] = round(share, 4)
+        if name == "zulip":
+            asked = [q.text for q in questions if q.answerable]
+            out["zulip_answerable_relevant"] = round(
+                sum(relevant(t, retriever.search(t, 5)) for t in asked) / len(asked), 4)
+    return out
+
+
 def main() -> int:
     args = parse_args()
     started = time.perf_counter()
@@ -165,6 +194,8 @@ def main() -> int:
               f"p50/p95 {s['p50_ms']}/{s['p95_ms']} ms; answerable refused as out of scope "
               f"{s['answerable_refused_out_of_scope']}; off-topic {s['off_topic']['kinds']}",
               flush=True)
+    result["relevance"] = relevance(questions, off_topic)
+    print("relevance:", result["relevance"], flush=True)
     write_result("bench_support", result, started)
     return 0
 

@@ -61,3 +61,7 @@ def test_how_to_questions_and_their_steps():
     a, b = steps_in(text, near)
     assert text[a:b] == "1. First\n2. Second"  # the list around the reader's answer
     assert steps_in("1. Only one item.\nNo list here.") is None
+    markdown = ("Intro.\n\n1. Open **Settings**.\n\n1. Click **Pin**.\n   More text.\n\n"
+                "1. Save.\n\nAfter.")
+    a, b = steps_in(markdown)  # Markdown's own numbering: every item "1."
+    assert markdown[a:b] == "1. Open **Settings**.\n\n1. Click **Pin**.\n   More text.\n\n1. Save."

@@ -394,8 +394,11 @@ def test_cli_on_the_example_knowledge_base_with_the_real_models(tmp_path, capsys
     summary = json.loads(capsys.readouterr().out)
     assert summary["questions"] == 8 and summary["unanswerable"] == 2
     assert summary["correct"] + summary["wrong"] + summary["abstained"] == 8
-    assert summary["correct"] >= 4
-    assert summary["source_at_5"] >= summary["source_at_1"] >= summary["correct"] - 1
+    # measured: 7 correct, 0 wrong, 2 of 2 unanswerable abstained; some answers come from the
+    # FAQ sheet, so they cite faq.csv rather than the article
+    assert summary["correct"] >= 5 and summary["wrong"] <= 1
+    assert summary["unanswerable_abstained"] == 2
+    assert summary["source_at_5"] >= summary["source_at_1"] >= 3
     assert summary["p95_ms"] > 0
     for name in ("questions.csv", "curve.csv", "curve.png", "summary.json"):
         assert (out / name).is_file()

@@ -22,7 +22,8 @@ def is_how_to(question: str) -> bool:
 
 def steps_in(text: str, near: int | None = None) -> tuple[int, int] | None:
     """Character offsets of a numbered list of at least two steps in ``text`` (from "1." to
-    the end of the last item), preferring the list that contains offset ``near``."""
+    the end of the last item), preferring the list that contains offset ``near``. Items
+    count up ("1.", "2.", ...) or, as Markdown lets writers number them, are all "1."."""
     lists: list[tuple[int, int]] = []
     items = list(_ITEM.finditer(text))
     i = 0
@@ -31,7 +32,8 @@ def steps_in(text: str, near: int | None = None) -> tuple[int, int] | None:
             i += 1
             continue
         j = i
-        while j + 1 < len(items) and int(items[j + 1].group(1)) == int(items[j].group(1)) + 1:
+        while (j + 1 < len(items) and _next_step(items[i], items[j], items[j + 1])
+               and _adjacent(text, items[j].start(), items[j + 1].start())):
             j += 1
         if j > i:
             end = text.find("\n", items[j].start())
@@ -44,3 +46,16 @@ def steps_in(text: str, near: int | None = None) -> tuple[int, int] | None:
             if start <= near < end:
                 return start, end
     return lists[0]
+
+
+def _next_step(first, last, item) -> bool:
+    """``item`` continues the list that began at ``first`` and has reached ``last``."""
+    if int(item.group(1)) == int(last.group(1)) + 1:
+        return True  # 1. 2. 3.
+    return first.group(1) == last.group(1) == item.group(1) == "1"  # 1. 1. 1. (Markdown)
+
+
+def _adjacent(text: str, start: int, next_start: int) -> bool:
+    """Nothing but the item's own (indented) lines and blank lines lies between two items."""
+    lines = text[start:next_start].split("\n")[1:]
+    return all(not line.strip() or line[:1] in " \t" for line in lines)
