@@ -134,6 +134,10 @@ def test_faq_pair_metrics_exactly(tmp_path, capsys, monkeypatch, fake_embedder):
     assert cli.main(["eval", "faq", "--pairs", str(pairs), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["pairs"] == 2 and out["at_threshold"]["accuracy"] == 1.0
+    from qabot.dialogue.confidence import load_confidence  # default: the bot's FAQ cosine
+
+    shipped = load_confidence().faq.info["validation"]["cosine"]
+    assert out["at_threshold"]["threshold"] == pytest.approx(shipped, abs=1e-4)
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     assert cli.main(["eval", "faq", "--pairs", str(bad)]) == 1

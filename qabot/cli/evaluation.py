@@ -76,8 +76,9 @@ def add_parsers(evaluate) -> None:
         "FAQ matcher does: accuracy, precision and recall at --threshold, and the threshold "
         "with the best accuracy.")
     ef.add_argument("--pairs", required=True, metavar="CSV")
-    ef.add_argument("--threshold", type=float, default=0.75,
-                    help="the FAQ threshold to report (default 0.75, the bot's)")
+    ef.add_argument("--threshold", type=float,
+                    help="the cosine threshold to report (default: the cosine of the shipped "
+                    "FAQ confidence's operating point, about 0.75)")
     ef.add_argument("--json", action="store_true")
     ef.set_defaults(func=cmd_eval_faq)
 
@@ -194,7 +195,8 @@ def cmd_eval_faq(args: argparse.Namespace) -> int:
 
     first, second, labels = read_pairs(args.pairs)
     metrics = evaluate_pairs(first, second, labels, SentenceTransformerEmbedder(),
-                             args.threshold)
+                             args.threshold if args.threshold is not None
+                             else _faq_cosine())
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
@@ -204,3 +206,10 @@ def cmd_eval_faq(args: argparse.Namespace) -> int:
         print(f"{label} {m['threshold']:.3f}: accuracy {m['accuracy']:.4f}, precision "
               f"{m['precision']:.4f}, recall {m['recall']:.4f}")
     return 0
+
+
+def _faq_cosine() -> float:
+    """The cosine at which the shipped FAQ confidence reaches its operating point."""
+    from qabot.dialogue.confidence import load_confidence
+
+    return float(load_confidence().faq.info["validation"]["cosine"])

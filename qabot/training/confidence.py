@@ -146,6 +146,12 @@ def train_faq(similarity: np.ndarray, labels: np.ndarray, *, target: float, seed
     point = chosen_point(curve, target)
     if point is None:
         raise ValueError(f"no FAQ confidence reaches {target:.0%} precision")
+    reached = {}
+    for level in sorted({0.9, 0.95, target}):
+        p = chosen_point(curve, level)
+        reached[f"{level:.2f}"] = None if p is None else {
+            "threshold": p.threshold, "precision": p.precision,
+            "recall": round(p.correct / positives, 4)}
     mean, scale, weights, bias = fit(x, y)
     weight = float(weights[0] / scale[0])
     cosine = float((np.log(point.threshold / (1 - point.threshold)) - bias) / weight + mean[0])
@@ -155,7 +161,8 @@ def train_faq(similarity: np.ndarray, labels: np.ndarray, *, target: float, seed
                                          "recall": round(point.correct / positives, 4),
                                          "cosine": round(cosine, 4),
                                          "pairs": len(y), "similar": positives,
-                                         "note": "out-of-fold over the pairs"}})
+                                         "note": "out-of-fold over the pairs"},
+                          "at_precision": reached})
 
 
 def calibration_data(cfg: ConfidenceTrainConfig, *, progress: bool = False,
