@@ -26,6 +26,7 @@ def build_reader(settings: Settings):
 
 def build_engine(settings: Settings, *, warm: bool = False) -> ChatEngine:
     """Wire the real components; models load on first use, or now with ``warm=True``."""
+    from qabot.dialogue.confidence import load_confidence
     from qabot.history import History
     from qabot.intents.classifier import IntentClassifier
 
@@ -37,10 +38,11 @@ def build_engine(settings: Settings, *, warm: bool = False) -> ChatEngine:
         intents = IntentClassifier(settings.intent_model, embedder=embedder,
                                    threshold=settings.intent_threshold)
     reader = build_reader(settings)
+    # a small JSON file, read now so that a wrong QABOT_CONFIDENCE_MODEL fails at start
+    confidences = load_confidence(settings.confidence_model)
     history = History.open(settings.database_url)
     engine = ChatEngine(history=history, retriever=retriever, intents=intents, reader=reader,
-                        settings=settings,
-                        reuse_vector=shared)
+                        settings=settings, reuse_vector=shared, confidences=confidences)
     if warm:
         engine.warm_up()
     return engine
