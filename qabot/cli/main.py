@@ -9,7 +9,7 @@ import os
 import sys
 
 from qabot import __version__
-from qabot.cli import chat, confidence, evaluation, history, intents, reader
+from qabot.cli import chat, confidence, evaluation, history, intents, reader, retriever
 from qabot.cli.options import common_parser
 from qabot.errors import Error
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     reader.add_parsers(train, evaluate, export)
     intents.add_parsers(train, evaluate)
     confidence.add_parsers(train)
+    retriever.add_parsers(train)
     evaluation.add_parsers(evaluate)
     return parser
 
