@@ -1,4 +1,5 @@
-"""`qabot train retriever`: the dense retriever fine-tuned on question -> paragraph pairs."""
+"""`qabot train retriever` and `qabot train reranker`: models trained on question -> paragraph
+pairs with BM25-mined hard negatives."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from qabot.errors import QabotError
 
 
 def add_parsers(train) -> None:
+    _add_retriever(train)
+    _add_reranker(train)
+
+
+def _add_retriever(train) -> None:
     tr = train.add_parser(
         "retriever", help="fine-tune the dense retriever on question -> paragraph pairs",
         description="Fine-tune the bundled all-MiniLM-L6-v2 as a bi-encoder on the answerable "
@@ -44,8 +50,38 @@ def add_parsers(train) -> None:
     tr.set_defaults(func=cmd_train_retriever)
 
 
-def cmd_train_retriever(args: argparse.Namespace) -> int:
-    from qabot.training.retriever_training import RetrieverTrainConfig, train_retriever
+def _add_reranker(train) -> None:
+    tr = train.add_parser(
+        "reranker", help="train the cross-encoder reranker on question/paragraph pairs",
+        description="Train a cross-encoder from the bundled encoder (a new one-logit head) on "
+        "the answerable questions of SQuAD-format files: each question with its paragraph "
+        "(label 1) and with a BM25-mined hard negative (label 0), binary cross-entropy "
+        "(sentence-transformers' CrossEncoderTrainer). Checkpoints every --checkpoint-every "
+        "steps; --resume continues from the newest one.")
+    tr.add_argument("--train", action="append", required=True, metavar="FILE[@TITLES]",
+                    help="SQuAD-format JSON (repeatable); FILE@TITLES keeps only those articles")
+    tr.add_argument("--out", required=True, type=Path, metavar="DIR",
+                    help="output folder: model/, checkpoints/, train_summary.json")
+    tr.add_argument("--base-model", metavar="DIR",
+                    help="start from this folder (default: the bundled encoder)")
+    tr.add_argument("--sample", type=int, metavar="N",
+                    help="train on N questions of a seeded permutation (2 pairs each)")
+    tr.add_argument("--sample-offset", type=int, default=0, metavar="K")
+    tr.add_argument("--epochs", type=float, default=1.0)
+    tr.add_argument("--batch-size", type=int, default=32, help="pairs per batch (default 32)")
+    tr.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default 2e-5)")
+    tr.add_argument("--max-length", type=int, default=320, metavar="TOKENS",
+                    help="question + passage tokens (default 320)")
+    tr.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
+    tr.add_argument("--max-steps", type=int, help="stop after this many steps")
+    tr.add_argument("--seed", type=int, default=13)
+    tr.add_argument("--resume", action="store_true",
+                    help="continue from the newest checkpoint in --out/checkpoints")
+    tr.add_argument("--no-progress", action="store_true")
+    tr.set_defaults(func=cmd_train_reranker)
+
+
+def _check(args: argparse.Namespace, lengths: tuple[str, ...]) -> None:
     from qabot.training.squad import parse_source
 
     for spec in args.train:
@@ -55,11 +91,17 @@ def cmd_train_retriever(args: argparse.Namespace) -> int:
             raise QabotError(f"bad training source {spec!r}: {exc}") from None
         if not Path(source.file).is_file():
             raise QabotError(f"training file not found: {source.file}")
-    for name in ("batch_size", "checkpoint_every", "max_seq_length"):
+    for name in ("batch_size", "checkpoint_every", *lengths):
         if getattr(args, name) < 1:
             raise QabotError(f"--{name.replace('_', '-')} must be at least 1")
     if args.base_model and not Path(args.base_model).is_dir():
         raise QabotError(f"base model folder not found: {args.base_model}")
+
+
+def cmd_train_retriever(args: argparse.Namespace) -> int:
+    from qabot.training.retriever_training import RetrieverTrainConfig, train_retriever
+
+    _check(args, ("max_seq_length",))
     cfg = RetrieverTrainConfig(
         train_files=args.train, out_dir=str(args.out), base_model=args.base_model,
         sample=args.sample, sample_offset=args.sample_offset, epochs=args.epochs,
@@ -67,6 +109,22 @@ def cmd_train_retriever(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, seed=args.seed)
     summary = train_retriever(cfg, resume=args.resume, progress=progress(args))
     print(f"trained {summary['steps']} steps on {summary['with_hard_negative']} triplets "
+          f"(loss {summary['train_loss']}) in {summary['seconds']} s; model in "
+          f"{args.out / 'model'}")
+    return 0
+
+
+def cmd_train_reranker(args: argparse.Namespace) -> int:
+    from qabot.training.reranker_training import RerankerTrainConfig, train_reranker
+
+    _check(args, ("max_length",))
+    cfg = RerankerTrainConfig(
+        train_files=args.train, out_dir=str(args.out), base_model=args.base_model,
+        sample=args.sample, sample_offset=args.sample_offset, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.lr, max_length=args.max_length,
+        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, seed=args.seed)
+    summary = train_reranker(cfg, resume=args.resume, progress=progress(args))
+    print(f"trained {summary['steps']} steps on {summary['pairs']} pairs "
           f"(loss {summary['train_loss']}) in {summary['seconds']} s; model in "
           f"{args.out / 'model'}")
     return 0

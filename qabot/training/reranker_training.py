@@ -1,0 +1,105 @@
+"""Training the cross-encoder reranker (``qabot train reranker``): the bundled encoder with a
+one-logit head that reads the question and a passage together and scores how well the passage
+answers it, trained with sentence-transformers' ``CrossEncoderTrainer``.
+
+1. data: the retriever's triplets (``retriever_data``: question, its paragraph, a BM25 hard
+   negative) -> pairs labelled 1 (the paragraph) and 0 (the hard negative);
+2. model: ``CrossEncoder`` from the base encoder (a new head, ``num_labels=1``);
+3. train: ``BinaryCrossEntropyLoss``, linear warm-up and decay, a checkpoint every N steps;
+   ``resume`` continues from the newest one exactly;
+4. save: ``out/model`` (safetensors) and ``out/train_summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from qabot.training.retriever_data import Triplet
+from qabot.training.retriever_training import (
+    RetrieverTrainConfig,
+    base_model_path,
+    last_checkpoint,
+    training_triplets,
+)
+
+
+@dataclass(frozen=True)
+class RerankerTrainConfig:
+    train_files: list[str]  # FILE or FILE@TITLES
+    out_dir: str
+    base_model: str | None = None  # None: the bundled all-MiniLM-L6-v2
+    sample: int | None = None
+    sample_offset: int = 0
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    max_length: int = 320  # question + passage tokens
+    checkpoint_every: int = 200
+    max_steps: int | None = None
+    seed: int = 13
+    extra: dict = field(default_factory=dict)
+
+
+def labelled_pairs(triplets: list[Triplet]) -> dict[str, list]:
+    """Each triplet -> (question, paragraph, 1) and, when it has one, (question, negative, 0)."""
+    columns: dict[str, list] = {"question": [], "passage": [], "label": []}
+    for t in triplets:
+        for passage, label in ((t.positive, 1.0), (t.negative, 0.0)):
+            if passage is None:
+                continue
+            columns["question"].append(t.question)
+            columns["passage"].append(passage)
+            columns["label"].append(label)
+    return columns
+
+
+def train_reranker(cfg: RerankerTrainConfig, *, resume: bool = False,
+                   progress: bool = False) -> dict:
+    """Steps 1-4; returns the summary (also written to ``out_dir/train_summary.json``)."""
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import (
+        CrossEncoder,
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    out = Path(cfg.out_dir)
+    started = time.perf_counter()
+    triplets = training_triplets(RetrieverTrainConfig(  # 1
+        train_files=cfg.train_files, out_dir=cfg.out_dir, sample=cfg.sample,
+        sample_offset=cfg.sample_offset, seed=cfg.seed), progress=progress)
+    data = Dataset.from_dict(labelled_pairs(triplets))
+    if len(data) < cfg.batch_size:
+        raise ValueError(f"only {len(data)} training pairs; need at least a batch "
+                         f"({cfg.batch_size})")
+    model = CrossEncoder(base_model_path(cfg.base_model), num_labels=1,  # 2
+                         max_length=cfg.max_length, device="cpu")
+    args = CrossEncoderTrainingArguments(  # 3
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
+        learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_ratio,  # a float: a ratio
+        lr_scheduler_type="linear", save_strategy="steps", save_steps=cfg.checkpoint_every,
+        save_total_limit=2, logging_steps=10, seed=cfg.seed, data_seed=cfg.seed,
+        report_to=[], use_cpu=True, disable_tqdm=not progress, dataloader_drop_last=True)
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data,
+                                  loss=BinaryCrossEntropyLoss(model))
+    checkpoint = last_checkpoint(out) if resume else None
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    model.save(str(out / "model"), safe_serialization=True)  # 4
+    summary = {
+        "config": asdict(cfg), "triplets": len(triplets), "pairs": len(data),
+        "positives": int(sum(data["label"])),
+        "steps": int(result.global_step), "train_loss": round(float(result.training_loss), 4),
+        "resumed_from": checkpoint,
+        "loss_curve": [{"step": h["step"], "loss": round(float(h["loss"]), 4)}
+                       for h in trainer.state.log_history if "loss" in h],
+        "seconds": round(time.perf_counter() - started, 1),
+        "pairs_per_second": round(float(result.metrics.get("train_samples_per_second", 0)), 2),
+    }
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
