@@ -24,29 +24,10 @@ def _add_retriever(train) -> None:
         "high that holds none of the answers) as negatives (sentence-transformers' trainer and "
         "MultipleNegativesRankingLoss). Checkpoints every --checkpoint-every steps; --resume "
         "continues from the newest one.")
-    tr.add_argument("--train", action="append", required=True, metavar="FILE[@TITLES]",
-                    help="SQuAD-format JSON (repeatable); FILE@TITLES keeps only those articles")
-    tr.add_argument("--out", required=True, type=Path, metavar="DIR",
-                    help="output folder: model/, checkpoints/, train_summary.json")
-    tr.add_argument("--base-model", metavar="DIR",
-                    help="start from this sentence-transformers folder (default: the bundled "
-                    "encoder)")
-    tr.add_argument("--sample", type=int, metavar="N",
-                    help="train on N question/paragraph pairs of a seeded permutation")
-    tr.add_argument("--sample-offset", type=int, default=0, metavar="K",
-                    help="start the sample at position K of that permutation")
-    tr.add_argument("--epochs", type=float, default=1.0)
-    tr.add_argument("--batch-size", type=int, default=32,
-                    help="pairs per batch; each question's negatives are the batch's other "
+    _shared_options(tr, sample="train on N question/paragraph pairs of a seeded permutation",
+                    batch="pairs per batch; each question's negatives are the batch's other "
                     "paragraphs and its hard negative (default 32)")
-    tr.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default 2e-5)")
     tr.add_argument("--max-seq-length", type=int, default=256, metavar="TOKENS")
-    tr.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
-    tr.add_argument("--max-steps", type=int, help="stop after this many steps")
-    tr.add_argument("--seed", type=int, default=13)
-    tr.add_argument("--resume", action="store_true",
-                    help="continue from the newest checkpoint in --out/checkpoints")
-    tr.add_argument("--no-progress", action="store_true")
     tr.set_defaults(func=cmd_train_retriever)
 
 
@@ -58,27 +39,34 @@ def _add_reranker(train) -> None:
         "(label 1) and with a BM25-mined hard negative (label 0), binary cross-entropy "
         "(sentence-transformers' CrossEncoderTrainer). Checkpoints every --checkpoint-every "
         "steps; --resume continues from the newest one.")
+    _shared_options(tr, sample="train on N questions of a seeded permutation (2 pairs each)",
+                    batch="pairs per batch (default 32)")
+    tr.add_argument("--max-length", type=int, default=320, metavar="TOKENS",
+                    help="question + passage tokens (default 320)")
+    tr.set_defaults(func=cmd_train_reranker)
+
+
+def _shared_options(tr, *, sample: str, batch: str) -> None:
+    """The options both trainers take (data, output, schedule, checkpoints)."""
     tr.add_argument("--train", action="append", required=True, metavar="FILE[@TITLES]",
                     help="SQuAD-format JSON (repeatable); FILE@TITLES keeps only those articles")
     tr.add_argument("--out", required=True, type=Path, metavar="DIR",
                     help="output folder: model/, checkpoints/, train_summary.json")
     tr.add_argument("--base-model", metavar="DIR",
-                    help="start from this folder (default: the bundled encoder)")
-    tr.add_argument("--sample", type=int, metavar="N",
-                    help="train on N questions of a seeded permutation (2 pairs each)")
-    tr.add_argument("--sample-offset", type=int, default=0, metavar="K")
+                    help="start from this sentence-transformers folder (default: the bundled "
+                    "encoder)")
+    tr.add_argument("--sample", type=int, metavar="N", help=sample)
+    tr.add_argument("--sample-offset", type=int, default=0, metavar="K",
+                    help="start the sample at position K of that permutation")
     tr.add_argument("--epochs", type=float, default=1.0)
-    tr.add_argument("--batch-size", type=int, default=32, help="pairs per batch (default 32)")
+    tr.add_argument("--batch-size", type=int, default=32, help=batch)
     tr.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default 2e-5)")
-    tr.add_argument("--max-length", type=int, default=320, metavar="TOKENS",
-                    help="question + passage tokens (default 320)")
     tr.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
     tr.add_argument("--max-steps", type=int, help="stop after this many steps")
     tr.add_argument("--seed", type=int, default=13)
     tr.add_argument("--resume", action="store_true",
                     help="continue from the newest checkpoint in --out/checkpoints")
     tr.add_argument("--no-progress", action="store_true")
-    tr.set_defaults(func=cmd_train_reranker)
 
 
 def _check(args: argparse.Namespace, lengths: tuple[str, ...]) -> None:
