@@ -50,9 +50,11 @@ def _parser() -> argparse.ArgumentParser:
                        "(default 160)")
     build.add_argument("--overlap", type=int, default=32, metavar="N",
                        help="tokens shared by consecutive passages of a section (default 32)")
-    build.add_argument("--model", default=None, metavar="PATH",
-                       help="a local sentence-transformers folder "
-                       "(default: the bundled all-MiniLM-L6-v2)")
+    build.add_argument("--model", default=None, metavar="NAME|PATH",
+                       help="the embedding model: a local sentence-transformers folder or a "
+                       "bundled model (default: qabot/retriever-minilm-l6-squad-v1, the "
+                       "trained question -> passage retriever; "
+                       "sentence-transformers/all-MiniLM-L6-v2 is the general encoder)")
     build.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
     build.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -100,7 +102,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from indexer.sync import build
 
     chunking = ChunkSettings(max_tokens=args.chunk_tokens, overlap_tokens=args.overlap)
-    embedder = SentenceTransformerEmbedder(args.model)
+    embedder = SentenceTransformerEmbedder.named(args.model)
     progress = not args.no_progress and not args.json and sys.stderr.isatty()
     report = build(
         args.kb_dir, args.index, embedder, chunking=chunking, index_type=args.index_type,

@@ -10,10 +10,27 @@ from qabot.dialogue.engine import ChatEngine
 
 def build_retriever(settings: Settings, embedder=None):
     """The retriever over ``settings.index_dir`` in ``settings.retrieval`` mode (queries are
-    embedded with the index's own model unless ``embedder`` is given)."""
+    embedded with the index's own model unless ``embedder`` is given), with the settings'
+    reranker if one is configured."""
     from qabot.retrieval import Retriever
 
-    return Retriever(settings.index_dir, embedder, mode=settings.retrieval)
+    return Retriever(settings.index_dir, embedder, mode=settings.retrieval,
+                     reranker=build_reranker(settings),
+                     rerank_candidates=settings.rerank_candidates)
+
+
+def build_reranker(settings: Settings):
+    """The settings' cross-encoder reranker (its folder checked now, loaded on first use), or
+    None when none is configured."""
+    if settings.reranker_model is None:
+        return None
+    from qabot.errors import ModelNotFoundError
+    from qabot.retrieval.rerank import CrossEncoderReranker
+
+    if not (settings.reranker_model / "config.json").is_file():
+        raise ModelNotFoundError(f"reranker_model: no cross-encoder in {settings.reranker_model} "
+                                 "(train one with 'qabot train reranker')")
+    return CrossEncoderReranker(settings.reranker_model)
 
 
 def build_reader(settings: Settings):
@@ -32,6 +49,7 @@ def build_engine(settings: Settings, *, warm: bool = False) -> ChatEngine:
 
     retriever = build_retriever(settings)
     embedder = retriever.embedder  # fails clearly when there is no index
+    _warn_if_general_encoder(embedder.model_name, settings)
     intents = IntentClassifier(settings.intent_model, threshold=settings.intent_threshold)
     shared = intents.meta.get("encoder") == embedder.model_name
     if shared:  # one encoder in memory, and one embedding per message
@@ -46,6 +64,18 @@ def build_engine(settings: Settings, *, warm: bool = False) -> ChatEngine:
     if warm:
         engine.warm_up()
     return engine
+
+
+def _warn_if_general_encoder(model_name: str, settings: Settings) -> None:
+    from indexer.embedding import BASE_MODEL_NAME
+
+    if model_name == BASE_MODEL_NAME:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "the index at %s was built with the general encoder %s; the trained retriever "
+            "finds the answer's passage more often: rebuild it with 'qabot-index build KB_DIR "
+            "--index %s --rebuild'", settings.index_dir, BASE_MODEL_NAME, settings.index_dir)
 
 
 def reindex(engine: ChatEngine, settings: Settings) -> str:
@@ -81,6 +111,7 @@ def health(settings: Settings) -> dict:
     if not (reader_dir / "reader_config.json").is_file():
         raise ModelNotFoundError(f"no reader model at {reader_dir}")
     intents = IntentClassifier(settings.intent_model)  # reads its JSON and YAML only
+    build_reranker(settings)  # checks its folder, loads nothing
     history = History.open(settings.database_url)
     stats = history.stats()
     history.close()

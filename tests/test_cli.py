@@ -113,7 +113,7 @@ def test_faq_search_returns_curated_answers(built, minilm):
 def test_stats_remove_and_incremental_update(built):
     kb, index, _ = built
     stats = json.loads(cli("stats", "--index", str(index), "--json", "--files").stdout)
-    assert stats["model_name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert stats["model_name"] == "qabot/retriever-minilm-l6-squad-v1"  # the default
     assert stats["dimension"] == 384 and stats["index_type"] == "flat"
     per_file = {f["source"]: f["passages"] for f in stats["file_list"]}
     assert sum(per_file.values()) == stats["passages"]

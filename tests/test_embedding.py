@@ -1,4 +1,4 @@
-"""The real all-MiniLM-L6-v2 embedder: offline, normalised, batched, with its own tokenizer."""
+"""The real sentence-transformers embedder: offline, normalised, batched, with its own tokenizer."""
 
 from __future__ import annotations
 

@@ -21,6 +21,10 @@ def add_parsers(train, evaluate) -> None:
     ti.add_argument("--mode", choices=("features", "finetune"), default="features",
                     help="frozen embeddings + a linear classifier, or fine-tune the encoder "
                     "(default: features)")
+    ti.add_argument("--encoder", metavar="NAME|PATH",
+                    help="features: the sentence encoder, a bundled model or a folder (default: "
+                    "the index's default, qabot/retriever-minilm-l6-squad-v1, so that routing "
+                    "reuses the query's embedding)")
     ti.add_argument("--classifier", choices=("logreg", "svm"), default="logreg",
                     help="features mode: logistic regression or a calibrated linear SVM")
     ti.add_argument("--c", type=float, help="regularisation C (default: chosen on validation)")
@@ -61,7 +65,8 @@ def cmd_train_intents(args: argparse.Namespace) -> int:
 
     cfg = IntentTrainConfig(
         data=args.data, out_dir=str(args.out), mode=args.mode, classifier=args.classifier,
-        c=args.c, val_data=args.val, threshold_objective=args.threshold_objective,
+        c=args.c, val_data=args.val, encoder=args.encoder,
+        threshold_objective=args.threshold_objective,
         per_class=args.per_class, seed=args.seed, epochs=args.epochs, patience=args.patience,
         learning_rate=args.lr, batch_size=args.batch_size, init_head=not args.no_head_init,
     )

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     reader.add_parsers(train, evaluate, export)
     intents.add_parsers(train, evaluate)
     confidence.add_parsers(train)
-    retriever.add_parsers(train)
+    retriever.add_parsers(train, export)
     evaluation.add_parsers(evaluate)
     return parser
 

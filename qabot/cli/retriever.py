@@ -1,5 +1,5 @@
-"""`qabot train retriever` and `qabot train reranker`: models trained on question -> paragraph
-pairs with BM25-mined hard negatives."""
+"""`qabot train retriever|reranker` (models trained on question -> paragraph pairs with
+BM25-mined hard negatives) and `qabot export retriever|reranker` (packaging one for shipping)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,21 @@ from qabot.cli.options import progress
 from qabot.errors import QabotError
 
 
-def add_parsers(train) -> None:
+def add_parsers(train, export) -> None:
     _add_retriever(train)
     _add_reranker(train)
+    for what in ("retriever", "reranker"):
+        ex = export.add_parser(
+            what, help=f"package a trained {what} for shipping (fp16 weights)",
+            description=f"Copy a trained {what} (the model/ folder of 'qabot train {what}', or "
+            "one of its checkpoints) without its training state, with fp16 weights (computed "
+            "in fp32 when loaded). Use the result with "
+            + ("'qabot-index build --model DIR'." if what == "retriever"
+               else "QABOT_RERANKER_MODEL=DIR."))
+        ex.add_argument("--model", required=True, type=Path, metavar="DIR")
+        ex.add_argument("--out", required=True, type=Path, metavar="DIR")
+        ex.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+        ex.set_defaults(func=cmd_export)
 
 
 def _add_retriever(train) -> None:
@@ -115,4 +127,13 @@ def cmd_train_reranker(args: argparse.Namespace) -> int:
     print(f"trained {summary['steps']} steps on {summary['pairs']} pairs "
           f"(loss {summary['train_loss']}) in {summary['seconds']} s; model in "
           f"{args.out / 'model'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from qabot.training.export import export_sentence_model
+
+    out = export_sentence_model(args.model, args.out, fp16=not args.fp32)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
+    print(f"exported {args.model} to {out} ({size:.1f} MB)")
     return 0

@@ -1,12 +1,13 @@
 """Retriever over an IndexStore: embeds a query with the index's own model and searches.
 
-Passages: ``dense`` (all-MiniLM-L6-v2 cosine over FAISS), ``bm25`` (Okapi BM25 over the same
+Passages: ``dense`` (cosine over FAISS, with the index's model), ``bm25`` (Okapi BM25 over the same
 passages: on first use, the index generation's saved BM25 index is loaded, or, for a generation
 without a usable one, built in memory; see ``IndexStore.bm25``), or ``hybrid`` (both, fused by
-weighted reciprocal rank). Every hit is scored by its cosine similarity to the query, whichever
-way it was found, so the reader's retriever fusion means the same thing in every mode. FAQ
-questions: dense. The store opens on first use and ``reload()`` picks up a newer index
-generation (after a reindex).
+weighted reciprocal rank); with a ``reranker``, the best ``rerank_candidates`` of that ranking
+are reordered by the cross-encoder (``rerank.py``). Every hit is scored by its cosine
+similarity to the query, whichever way it was found, so the reader's retriever fusion means the
+same thing in every mode. FAQ questions: dense. The store opens on first use and ``reload()``
+picks up a newer index generation (after a reindex).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from indexer.store import FaqHit, IndexStore, SearchHit
 from qabot.errors import IndexNotFoundError, InvalidSettingError
 from qabot.retrieval.bm25 import BM25
 from qabot.retrieval.fusion import reciprocal_rank_fusion
+from qabot.retrieval.rerank import RERANK_CANDIDATES, Reranker
+from qabot.retrieval.rerank import rerank as rerank_hits
 
 MODES = ("dense", "bm25", "hybrid")
 CANDIDATES = 4  # each ranking offers k x this many candidates to the fusion
@@ -32,7 +35,8 @@ DENSE_WEIGHT = 0.5
 
 class Retriever:
     def __init__(self, index_dir: str | Path, embedder=None, mode: str = "dense",
-                 rrf_k: int = RRF_K, dense_weight: float = DENSE_WEIGHT):
+                 rrf_k: int = RRF_K, dense_weight: float = DENSE_WEIGHT,
+                 reranker: Reranker | None = None, rerank_candidates: int = RERANK_CANDIDATES):
         if mode not in MODES:
             raise InvalidSettingError(f"retrieval mode must be one of {', '.join(MODES)}, "
                                       f"got {mode!r}")
@@ -40,6 +44,8 @@ class Retriever:
         self.mode = mode
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight
+        self.reranker = reranker
+        self.rerank_candidates = rerank_candidates
         self._embedder = embedder
         self._store: IndexStore | None = None
         self._bm25: BM25 | None = None
@@ -76,6 +82,8 @@ class Retriever:
         self.store.search(self.embed("warm up"), k=1)
         if self.mode != "dense":
             self.bm25  # noqa: B018  (loaded now, not on the first user's question)
+        if self.reranker is not None and hasattr(self.reranker, "warm_up"):
+            self.reranker.warm_up()
 
     def reload(self) -> None:
         """Open the index generation the manifest names now (after a rebuild)."""
@@ -96,10 +104,19 @@ class Retriever:
             return self._bm25
 
     def search(self, text: str, k: int = 5, *, mode: str | None = None,
-               vector: np.ndarray | None = None) -> list[SearchHit]:
-        """Top-k passages for ``text`` in ``mode`` (default: the retriever's). The text is
-        embedded with the index's model unless its ``vector`` is given (a caller that already
-        embedded it, as the engine does for routing)."""
+               vector: np.ndarray | None = None, rerank: bool | None = None) -> list[SearchHit]:
+        """Top-k passages for ``text`` in ``mode`` (default: the retriever's), reranked when the
+        retriever has a reranker (``rerank=False``: not). The text is embedded with the index's
+        model unless its ``vector`` is given (a caller that already embedded it, as the engine
+        does for routing)."""
+        reranker = self.reranker if rerank is not False else None
+        if reranker is None:
+            return self._search(text, k, mode, vector)
+        candidates = self._search(text, max(k, self.rerank_candidates), mode, vector)
+        return rerank_hits(reranker, text, candidates, k)
+
+    def _search(self, text: str, k: int, mode: str | None,
+                vector: np.ndarray | None) -> list[SearchHit]:
         mode = mode or self.mode
         if mode not in MODES:
             raise InvalidSettingError(f"retrieval mode must be one of {', '.join(MODES)}, "

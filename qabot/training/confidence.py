@@ -15,6 +15,7 @@ both written to one JSON file (the shipped ``qabot/models/confidence.json``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,7 +171,8 @@ def calibration_data(cfg: ConfidenceTrainConfig, *, progress: bool = False,
     """Step 1: the first source's held-out articles (the reader never trained on them) with
     distractors from the rest of it, then each further source's articles. Each fold's examples
     are cached in the work folder (an interrupted run resumes), all of them in
-    ``examples.jsonl`` (delete it, or pass ``rebuild``, to ask again)."""
+    ``examples.jsonl`` (delete it, or pass ``rebuild``, to ask again; a change of the
+    embedding model or the retrieval settings asks again by itself)."""
     import random
 
     from tqdm import tqdm
@@ -190,14 +192,23 @@ def calibration_data(cfg: ConfidenceTrainConfig, *, progress: bool = False,
     from qabot.training.squad import parse_source
 
     cache = cfg.work_dir / "examples.jsonl"
-    if rebuild:
+    settings = load_settings(env={})
+    embedder = SentenceTransformerEmbedder()
+    # the bot that answered the cached questions: other retrieval asks again
+    from qabot.retrieval.retriever import DENSE_WEIGHT, RRF_K
+
+    stamp = {"embedder": embedder.model_name, "retrieval": settings.retrieval,
+             "top_k": settings.top_k, "dense_weight": DENSE_WEIGHT, "rrf_k": RRF_K}
+    stamp_file = cfg.work_dir / "bot.json"
+    if rebuild or (cfg.work_dir.is_dir() and (
+            not stamp_file.is_file() or json.loads(stamp_file.read_text()) != stamp)):
         import shutil
 
         shutil.rmtree(cfg.work_dir, ignore_errors=True)
+    cfg.work_dir.mkdir(parents=True, exist_ok=True)
+    stamp_file.write_text(json.dumps(stamp) + "\n")
     if cache.is_file():
         return load_examples(cache)
-    settings = load_settings(env={})
-    embedder = SentenceTransformerEmbedder()
     reader = build_reader(settings)
     examples: list[CalibrationExample] = []
     for number, spec in enumerate(cfg.sources):

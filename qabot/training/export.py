@@ -1,7 +1,8 @@
-"""Turn a trained reader folder into the artifact we ship: fp16 safetensors, tokenizer, config.
+"""Turn a trained model folder into the artifact we ship: fp16 safetensors, tokenizer, config.
 
 The shipped weights are stored in fp16 (half the size) and loaded back into fp32 for CPU
-inference; ``compare`` in the benchmark checks that this costs no accuracy.
+inference; the benchmarks check that this costs no accuracy. ``export_reader`` packages a
+reader; ``export_sentence_model`` a retriever or reranker (a sentence-transformers folder).
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ def export_reader(src: str | Path, dst: str | Path, *, fp16: bool = True, **sett
 
     ``settings`` (e.g. ``null_threshold``) are merged into ``reader_config.json``.
     """
-    import torch
-    from safetensors.torch import load_file, save_file
-
     src, dst = Path(src), Path(dst)
     weights = src / "model.safetensors"
     if not weights.is_file():
@@ -31,12 +29,7 @@ def export_reader(src: str | Path, dst: str | Path, *, fp16: bool = True, **sett
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    tensors = load_file(weights)
-    if fp16:
-        tensors = {k: v.to(torch.float16) if v.is_floating_point() else v
-                   for k, v in tensors.items()}
-    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp / "model.safetensors",
-              metadata={"format": "pt"})
+    _save_weights(weights, tmp / "model.safetensors", fp16=fp16)
     config = json.loads((src / "config.json").read_text())
     config.pop("_name_or_path", None)
     (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -52,3 +45,44 @@ def export_reader(src: str | Path, dst: str | Path, *, fp16: bool = True, **sett
         shutil.rmtree(dst)
     tmp.rename(dst)
     return dst
+
+
+# written by the trainer beside the weights: needed to resume, not to run
+TRAINING_STATE = frozenset({"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json",
+                            "training_args.bin", "README.md"})
+
+
+def export_sentence_model(src: str | Path, dst: str | Path, *, fp16: bool = True) -> Path:
+    """Copy a sentence-transformers folder (the model/ of ``qabot train retriever`` or
+    ``qabot train reranker``, or a checkpoint) to ``dst`` for shipping: every module file,
+    the weights in fp16, no training state. ``dst`` is replaced whole, or not at all."""
+    src, dst = Path(src), Path(dst)
+    if not (src / "model.safetensors").is_file() or not (src / "config.json").is_file():
+        from qabot.errors import ModelNotFoundError
+
+        raise ModelNotFoundError(f"no sentence-transformers model (model.safetensors, "
+                                 f"config.json) in {src}")
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=lambda folder, names: [
+        n for n in names if n in TRAINING_STATE or n == "model.safetensors"])
+    _save_weights(src / "model.safetensors", tmp / "model.safetensors", fp16=fp16)
+    config = json.loads((tmp / "config.json").read_text())
+    config.pop("_name_or_path", None)
+    config["dtype"] = "float32"  # compute in fp32 whatever the stored precision
+    (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    if dst.exists():
+        shutil.rmtree(dst)
+    tmp.rename(dst)
+    return dst
+
+
+def _save_weights(src: Path, dst: Path, *, fp16: bool) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(src)
+    if fp16:
+        tensors = {k: v.to(torch.float16) if v.is_floating_point() else v
+                   for k, v in tensors.items()}
+    save_file({k: v.contiguous() for k, v in tensors.items()}, dst, metadata={"format": "pt"})

@@ -39,6 +39,9 @@ class IntentTrainConfig:
     out_dir: str
     mode: str = "features"  # "features" | "finetune"
     classifier: str = "logreg"  # features mode: "logreg" | "svm"
+    # features mode: the sentence encoder (a bundled model's name or a folder); None: the
+    # indexer's default, so that the router and the index share one encoder
+    encoder: str | None = None
     c: float | None = None  # None: the best of C_GRID on the validation split
     val_data: str | None = None  # default: a CLINC-style file's "val" split, else held out
     val_fraction: float = 0.1
@@ -146,7 +149,7 @@ def _fit_features(cfg: IntentTrainConfig, train: Labelled, val: Labelled, labels
     if embedder is None:
         from indexer.embedding import SentenceTransformerEmbedder
 
-        embedder = SentenceTransformerEmbedder()
+        embedder = SentenceTransformerEmbedder.named(cfg.encoder)
     t = time.perf_counter()
     x_train = embedder.embed(train.texts, progress=progress)
     x_val = embedder.embed(val.texts, progress=progress)

