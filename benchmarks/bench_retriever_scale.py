@@ -2,8 +2,10 @@
 
 Corpus: the SQuAD v1.1 eval split (its 12 dev articles as Markdown, indexed by the real
 indexer at the default chunking) plus distractor passages up to ``--size`` in all: windows of
-two consecutive sentences of the SQuAD v1.1 train paragraphs (442 other articles), each with
-its article's title, embedded with the same model (cached under ``.qabot/bench/``). They are
+two consecutive sentences of the SQuAD v1.1 train paragraphs (442 other articles, ~75k
+windows), then of the COVID-QA papers (~14k), then single sentences of the SQuAD train
+paragraphs for the rest (near-duplicates of the windows: harder, not easier), each with its
+article's title, embedded with the same model (cached under ``.qabot/bench/``). They are
 added through the project's own ``IndexWriter`` as files of 1,000 passages, so the dense,
 BM25 and hybrid searches see one 100k-passage index, built twice: FAISS flat and HNSW (M=32,
 efSearch=64, ``qabot-index build --index-type hnsw``).
@@ -16,7 +18,7 @@ questions, the query's embedding excluded; build (commit) time and index size on
 The same questions against the 12 articles alone are the baseline.
 
 Run: ``.venv/bin/python benchmarks/bench_retriever_scale.py [--size 100000]``
-(embedding the distractors takes ~10 minutes the first time).
+(embedding the distractors takes ~20 minutes the first time).
 Result: ``benchmarks/results/bench_retriever_scale.json``.
 """
 
@@ -39,36 +41,44 @@ from bench_retrieval import retrieval_metrics
 SQUAD_DEV = DATA / "squad" / "v1.1" / "dev-v1.1.json"
 SQUAD_SPLIT = DATA / "squad" / "splits.json"
 SQUAD_TRAIN = DATA / "squad" / "v1.1" / "train-v1.1-explorer.json"
+COVID = DATA / "covid_qa" / "200423_covidQA.json"
 CACHE = REPO / ".qabot" / "bench"
 PER_FILE = 1000
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
 def distractors(n: int) -> list[tuple[str, str]]:
-    """(title, text) windows of two sentences from the SQuAD train paragraphs, in file order."""
-    data = json.loads(require(SQUAD_TRAIN, "SQuAD v1.1 train").read_text())["data"]
+    """``n`` (title, text) distractors: windows of two consecutive sentences of the SQuAD v1.1
+    train paragraphs, then of the COVID-QA papers, then single sentences of the SQuAD train
+    paragraphs, in file order."""
     out: list[tuple[str, str]] = []
-    for article in data:
-        title = article["title"].replace("_", " ")
-        for paragraph in article["paragraphs"]:
-            sentences = [s.strip() for s in _SENTENCE.split(paragraph["context"].strip())
-                         if s.strip()]
-            for i in range(0, max(1, len(sentences) - 1)):
-                out.append((title, " ".join(sentences[i:i + 2])))
-                if len(out) == n:
-                    return out
+    for path, what, width in ((SQUAD_TRAIN, "SQuAD v1.1 train", 2), (COVID, "COVID-QA", 2),
+                              (SQUAD_TRAIN, "SQuAD v1.1 train", 1)):
+        data = json.loads(require(path, what).read_text())["data"]
+        for article in data:
+            title = str(article.get("title") or "COVID-19 research paper").replace("_", " ")
+            for paragraph in article["paragraphs"]:
+                sentences = [s.strip() for s in _SENTENCE.split(paragraph["context"].strip())
+                             if s.strip()]
+                for i in range(0, max(1, len(sentences) - width + 1)):
+                    out.append((title, " ".join(sentences[i:i + width])))
+                    if len(out) == n:
+                        return out
     return out
 
 
-def embedded(embedder, texts: list[str]) -> np.ndarray:
-    key = hashlib.sha256((embedder.model_name + "\n" + "\n".join(texts)).encode()).hexdigest()
-    path = CACHE / f"scale-{key[:16]}.npy"
-    if path.is_file():
-        return np.load(path)
-    vectors = embedder.embed(texts, progress=True)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
+def embedded(embedder, texts: list[str], part: int = 20_000) -> np.ndarray:
+    """The texts' vectors, cached under .qabot/bench/ in parts (an interrupted run resumes)."""
+    parts = []
+    for at in range(0, len(texts), part):
+        chunk = texts[at:at + part]
+        key = hashlib.sha256((embedder.model_name + "\n" + "\n".join(chunk)).encode()).hexdigest()
+        path = CACHE / f"scale-{key[:16]}.npy"
+        if not path.is_file():
+            CACHE.mkdir(parents=True, exist_ok=True)
+            np.save(path, embedder.embed(chunk, progress=True))
+        parts.append(np.load(path))
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), np.float32)
 
 
 def add_distractors(index: Path, embedder, items: list[tuple[str, str]],

@@ -41,7 +41,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import _common  # noqa: F401  (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE first)
-from _common import DATA, REPO, require, write_result
+from _common import DATA, REPO, RESULTS, require, write_result
 
 ZULIP = DATA / "zulip_help"
 CLINC = DATA / "clinc150" / "data_full.json"
@@ -74,12 +74,23 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--baseline-rev", default="ec4a45f")
     p.add_argument("--off-topic", type=int, default=200, help="CLINC150 oos queries asked")
+    p.add_argument("--retrieval-only", action="store_true",
+                   help="only (re)measure the retrieval's source@k and keep the rest of the "
+                   "last result")
     return p.parse_args()
 
 
 def off_topic_queries(n: int) -> list[str]:
     data = json.loads(require(CLINC, "CLINC150 (clinc150/data_full.json)").read_text())
     return random.Random(13).sample([text for text, _ in data["oos_test"]], n)
+
+
+def stale(index: Path, embedder) -> bool:
+    """A cached index built with another embedding model (an older qabot's) is rebuilt."""
+    from indexer.manifest import read_manifest
+
+    return (index / "manifest.json").is_file() and (
+        read_manifest(index).model_name != embedder.model_name)
 
 
 def run_now(questions, off_topic: list[str]) -> tuple[list, list]:
@@ -90,7 +101,9 @@ def run_now(questions, off_topic: list[str]) -> tuple[list, list]:
     from qabot.evaluation.support import run_support_eval
 
     index = REPO / ".qabot" / "bench" / "zulip-index"
-    build(ZULIP / "content_rendered", index, SentenceTransformerEmbedder(), progress=False)
+    embedder = SentenceTransformerEmbedder()
+    build(ZULIP / "content_rendered", index, embedder, rebuild=stale(index, embedder),
+          progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         engine = build_engine(load_settings(env={}, index_dir=index,
                                             database_url=f"sqlite:///{tmp}/h.sqlite"),
@@ -158,7 +171,8 @@ def relevance(questions, off_topic: list[str]) -> dict:
 
     embedder = SentenceTransformerEmbedder()
     example = REPO / ".qabot" / "bench" / "example-index"
-    build(REPO / "examples" / "kb", example, embedder, progress=False)
+    build(REPO / "examples" / "kb", example, embedder, rebuild=stale(example, embedder),
+          progress=False)
     out = {"min_similarity": RELEVANT_SIMILARITY}
     for name, index in (("zulip", REPO / ".qabot" / "bench" / "zulip-index"),
                         ("example_kb", example)):
@@ -172,12 +186,41 @@ def relevance(questions, off_topic: list[str]) -> dict:
     return out
 
 
+def retrieval_at_k(questions, rev: str) -> dict:
+    """Where the hybrid retrieval (top 5, as the reader gets it) ranks each answerable
+    question's article: in the index ``run_now`` built and in the baseline's (its embedding
+    model, read by today's retriever)."""
+    from qabot.retrieval import Retriever
+
+    out = {}
+    for who, index in (("now", REPO / ".qabot" / "bench" / "zulip-index"),
+                       ("before", REPO / ".qabot" / "bench" / f"zulip-index-{rev}")):
+        retriever = Retriever(index, mode="hybrid")
+        ranks = []
+        for q in (q for q in questions if q.answerable):
+            stems = [Path(h.source).stem for h in retriever.search(q.text, 5)]
+            ranks.append(stems.index(q.article) + 1 if q.article in stems else None)
+        out[who] = {"model": retriever.embedder.model_name, "questions": len(ranks),
+                    "source_at_1": sum(r == 1 for r in ranks),
+                    "source_at_5": sum(r is not None for r in ranks)}
+    return out
+
+
 def main() -> int:
     args = parse_args()
     started = time.perf_counter()
     from qabot.evaluation.support import load_questions
 
     questions = load_questions(require(ZULIP / "dev_questions.json", "dev_questions.json"))
+    if args.retrieval_only:
+        previous = json.loads((RESULTS / "bench_support.json").read_text())
+        result = {k: v for k, v in previous.items()
+                  if k not in ("benchmark", "date", "command", "machine", "total_run_seconds")}
+        result["support_measured"] = {"date": previous["date"], "command": previous["command"]}
+        result["retrieval"] = retrieval_at_k(questions, result["baseline_rev"])
+        print("retrieval:", result["retrieval"], flush=True)
+        write_result("bench_support", result, started)
+        return 0
     off_topic = off_topic_queries(args.off_topic)
     result: dict = {"knowledge_base": "zulip_help/content_rendered",
                     "questions_file": "zulip_help/dev_questions.json",
@@ -196,6 +239,8 @@ def main() -> int:
               flush=True)
     result["relevance"] = relevance(questions, off_topic)
     print("relevance:", result["relevance"], flush=True)
+    result["retrieval"] = retrieval_at_k(questions, args.baseline_rev)
+    print("retrieval:", result["retrieval"], flush=True)
     write_result("bench_support", result, started)
     return 0
 

@@ -228,7 +228,7 @@ def test_the_shipped_model_is_calibrated_on_held_out_articles():
     assert v["examples"] >= 1000 and 0.0 < shipped.answer.threshold < 1.0
     f = shipped.faq.info["validation"]
     assert f["precision"] >= shipped.faq.info["target_precision"] == 0.99
-    assert f["recall"] >= 0.5 and 0.7 <= f["cosine"] <= 0.8
+    assert f["recall"] >= 0.6 and 0.6 <= f["cosine"] <= 0.8  # the trained retriever: 0.681
     # the goal, on the same out-of-fold curve: recall >= 75% at >= 95% precision
     at95 = shipped.faq.info["at_precision"]["0.95"]
     assert at95["precision"] >= 0.95 and at95["recall"] >= 0.75

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -205,7 +206,8 @@ def test_cli_trains_and_evaluates_intents(tmp_path, capsys, monkeypatch):
 
     data = write_yaml(tmp_path / "i.yaml", TINY)
     embedder = HashingEmbedder(dimension=256)
-    monkeypatch.setattr("indexer.embedding.SentenceTransformerEmbedder", lambda: embedder)
+    monkeypatch.setattr("indexer.embedding.SentenceTransformerEmbedder",
+                        SimpleNamespace(named=lambda spec=None: embedder))
     monkeypatch.setattr("indexer.embedding.embedder_for", lambda name, dimension=None: embedder)
     out = tmp_path / "model"
     assert cli.main(["train", "intents", "--data", data, "--out", str(out), "--c", "10"]) == 0

@@ -168,7 +168,7 @@ def test_a_missing_reranker_folder_is_one_clear_error(tmp_path):
 
     assert build_reranker(load_settings(env={})) is None  # off by default
     settings = load_settings(env={"QABOT_RERANKER_MODEL": str(tmp_path / "nowhere")})
-    with pytest.raises(ModelNotFoundError, match="no cross-encoder in .*nowhere"):
+    with pytest.raises(ModelNotFoundError, match=r"no cross-encoder in .*nowhere"):
         build_reranker(settings)
     with pytest.raises(InvalidSettingError, match="QABOT_RERANK_CANDIDATES"):
         load_settings(env={"QABOT_RERANK_CANDIDATES": "0"})

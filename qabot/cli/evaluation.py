@@ -134,6 +134,14 @@ def default_eval_index(kb: Path) -> Path:
     return Path(".qabot") / "eval-index" / f"{path.name}-{digest}"
 
 
+def _built_with_another_model(index: Path, embedder) -> bool:
+    from indexer.manifest import read_manifest
+
+    if not (index / "manifest.json").is_file():
+        return False
+    return read_manifest(index).model_name != embedder.model_name
+
+
 def cmd_eval_support(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -153,7 +161,10 @@ def cmd_eval_support(args: argparse.Namespace) -> int:
                          f"got {args.target_precision}")
     index = args.index or default_eval_index(args.kb)
     show = progress(args)
-    build(args.kb, index, SentenceTransformerEmbedder(), progress=show)
+    embedder = SentenceTransformerEmbedder()
+    # the default index is a cache: one built with another model is rebuilt, not an error
+    rebuild = args.index is None and _built_with_another_model(index, embedder)
+    build(args.kb, index, embedder, rebuild=rebuild, progress=show)
     with tempfile.TemporaryDirectory(prefix="qabot-eval-") as work:
         from qabot.app import build_engine
 

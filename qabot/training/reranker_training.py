@@ -62,8 +62,10 @@ def train_reranker(cfg: RerankerTrainConfig, *, resume: bool = False,
     if len(data) < cfg.batch_size:
         raise ValueError(f"only {len(data)} training pairs; need at least a batch "
                          f"({cfg.batch_size})")
-    model = CrossEncoder(base_model_path(cfg.base_model), num_labels=1,  # 2
-                         max_length=cfg.max_length, device="cpu")
+    # 2: a base stored in fp16 (the shipped reader) trains in fp32
+    model = CrossEncoder(base_model_path(cfg.base_model), num_labels=1,
+                         max_length=cfg.max_length, device="cpu",
+                         model_kwargs={"dtype": "float32"})
     args = CrossEncoderTrainingArguments(  # 3
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
