@@ -66,7 +66,14 @@ def main() -> int:
     p.add_argument("--limit", type=int, help="questions per set (default: all)")
     p.add_argument("--val-covid", type=int, default=30,
                    help="COVID-QA train papers in the validation set (default 30)")
+    p.add_argument("--rerank-only", action="store_true",
+                   help="with --reranker: only the eval sets, the shipped retriever's hybrid "
+                   "ranking with and without the reranker (result: bench_retriever_rerank.json)")
     args = p.parse_args()
+    if args.rerank_only:
+        if not args.reranker:
+            p.error("--rerank-only needs --reranker DIR")
+        return rerank_only(args)
     started = time.perf_counter()
 
     from indexer.embedding import BASE_MODEL_NAME, DEFAULT_MODEL_NAME, SentenceTransformerEmbedder
@@ -149,6 +156,41 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     path = write_result("bench_retriever", result, started)
     print(f"total {time.perf_counter() - started:.0f} s; result {path.relative_to(REPO)}")
+    return 0
+
+
+def rerank_only(args) -> int:
+    from indexer.embedding import SentenceTransformerEmbedder
+    from indexer.sync import build
+    from qabot.evaluation.pipeline import write_knowledge_base
+    from qabot.retrieval import Retriever
+    from qabot.retrieval.rerank import CrossEncoderReranker
+
+    started = time.perf_counter()
+    embedder = SentenceTransformerEmbedder()
+    reranker = CrossEncoderReranker(args.reranker)
+    reranker.warm_up()
+    work = Path(tempfile.mkdtemp(prefix="qabot-bench-rerank-"))
+    result: dict = {"reranker": str(args.reranker), "candidates": args.candidates,
+                    "limit": args.limit, "sets": {}}
+    for name, (role, data, titles) in sets(args.val_covid).items():
+        if role != "eval":
+            continue
+        questions = write_knowledge_base(data, work / name / "kb", titles, args.limit)
+        build(work / name / "kb", work / name / "index", embedder)
+        timed = _TimedReranker(reranker)
+        plain = Retriever(work / name / "index", embedder, mode="hybrid")
+        reranked = Retriever(work / name / "index", embedder, mode="hybrid", reranker=timed,
+                             rerank_candidates=args.candidates)
+        row = {"questions": len(questions),
+               "hybrid": retrieval_metrics(questions, plain, ("hybrid",))["hybrid"],
+               "reranked": retrieval_metrics(questions, reranked, ("hybrid",))["hybrid"],
+               "rerank_p50_ms": round(percentile_ms(timed.seconds, 50), 1),
+               "rerank_p95_ms": round(percentile_ms(timed.seconds, 95), 1)}
+        result["sets"][name] = row
+        print(name, row, flush=True)
+        write_result("bench_retriever_rerank", result, started)
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

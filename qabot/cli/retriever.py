@@ -46,7 +46,8 @@ def _add_retriever(train) -> None:
 def _add_reranker(train) -> None:
     tr = train.add_parser(
         "reranker", help="train the cross-encoder reranker on question/paragraph pairs",
-        description="Train a cross-encoder from the bundled encoder (a new one-logit head) on "
+        description="Train a cross-encoder from the shipped reader (its encoder, with a new "
+        "one-logit head) on "
         "the answerable questions of SQuAD-format files: each question with its paragraph "
         "(label 1) and with a BM25-mined hard negative (label 0), binary cross-entropy "
         "(sentence-transformers' CrossEncoderTrainer). Checkpoints every --checkpoint-every "
@@ -65,8 +66,8 @@ def _shared_options(tr, *, sample: str, batch: str) -> None:
     tr.add_argument("--out", required=True, type=Path, metavar="DIR",
                     help="output folder: model/, checkpoints/, train_summary.json")
     tr.add_argument("--base-model", metavar="DIR",
-                    help="start from this sentence-transformers folder (default: the bundled "
-                    "encoder)")
+                    help="start from this model folder (default: the bundled encoder for the "
+                    "retriever, the shipped reader for the reranker)")
     tr.add_argument("--sample", type=int, metavar="N", help=sample)
     tr.add_argument("--sample-offset", type=int, default=0, metavar="K",
                     help="start the sample at position K of that permutation")
