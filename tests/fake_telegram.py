@@ -3,8 +3,8 @@
 python-telegram-bot talks to it for real (``base_url``): getMe, getUpdates (long polling with
 offsets), sendMessage, sendChatAction, answerCallbackQuery, editMessageReplyMarkup, plus the
 calls PTB makes on start-up. Tests inject user updates and read what the bot sent; scripted
-faults make the next calls to a method fail with HTTP 429 (retry_after), 502, or a dropped
-connection.
+faults make the next calls to a method fail with HTTP 429 (retry_after), 502, 400 ("chat not
+found"), or a dropped connection, optionally only for one chat.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class FakeTelegram:
         self._next_update = 1
         self._next_message = 1
         self._faults: dict[str, deque] = {}
+        self.failed: dict[str, int] = {}  # calls answered with a scripted fault, by method
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
 
@@ -122,11 +123,14 @@ class FakeTelegram:
                              "from": BOT, "text": "..."}}
         return self._queue({"callback_query": query})
 
-    def fail_next(self, method: str, fault: str, times: int = 1, retry_after: int = 1) -> None:
-        """The next ``times`` calls of ``method`` fail: '429', '502' or 'drop'."""
+    def fail_next(self, method: str, fault: str, times: int = 1, retry_after: int = 1,
+                  chat: int | None = None) -> None:
+        """The next ``times`` calls of ``method`` (to ``chat`` only, if given) fail: '429',
+        '502', '400' or 'drop'."""
         with self._cond:
             queue = self._faults.setdefault(method, deque())
-            queue.extend([(fault, retry_after)] * times)
+            queue.extend([(fault, retry_after, chat)] * times)
+            self.failed.setdefault(method, 0)
 
     def wait_for(self, predicate, timeout: float = 20.0) -> list[Sent]:
         """Wait until ``predicate(sent)`` is true; returns the sent list."""
@@ -170,10 +174,16 @@ class FakeTelegram:
         params = self._params(request)
         with self._cond:
             self.calls.append(method)
-            fault = self._faults.get(method)
-            fault = fault.popleft() if fault else None
+            faults = self._faults.get(method)
+            fault = None
+            if faults and faults[0][2] in (None, int(params.get("chat_id", 0) or 0)):
+                fault = faults.popleft()
+                self.failed[method] = self.failed.get(method, 0) + 1
         if fault is not None:
-            kind, retry_after = fault
+            kind, retry_after, _ = fault
+            if kind == "400":
+                return self._reply(request, 400, {"ok": False, "error_code": 400,
+                                                  "description": "Bad Request: chat not found"})
             if kind == "drop":
                 request.close_connection = True
                 request.connection.close()

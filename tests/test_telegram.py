@@ -205,6 +205,52 @@ def test_faults_are_survived_without_losing_a_reply(bot, fake):
     assert len(fake.messages_to(USER)) == len(fake.messages_to(OTHER)) == 1
 
 
+def test_bad_request_is_not_retried_and_a_failed_operator_note_keeps_the_handoff(bot, fake):
+    """A wrong operator chat ("chat not found") is one failed call, not four, and the user
+    still gets the handoff, not "something went wrong"."""
+    fake.user_message(USER, QUESTION)
+    _replies(fake, USER, 1)
+    fake.fail_next("sendMessage", "400", times=4, chat=OPERATORS)
+    fake.user_message(USER, "/human")
+    assert _replies(fake, USER, 2)[-1].text == tg.HANDED_OFF
+    fake.user_message(OTHER, QUESTION)  # handled after, on the same bot: the note is done
+    _replies(fake, OTHER, 1)
+    import time
+
+    time.sleep(0.5)
+    assert fake.failed["sendMessage"] == 1  # BadRequest: no retry
+    assert fake.messages_to(OPERATORS) == [] and len(fake.messages_to(USER)) == 2
+
+
+def test_a_send_that_timed_out_is_not_sent_again():
+    import asyncio
+
+    from telegram.error import BadRequest, NetworkError, TimedOut
+
+    from qabot.frontends.telegram_io import _retrying
+
+    def failing(*errors):
+        calls = []
+
+        async def call():
+            calls.append(1)
+            if len(calls) <= len(errors):
+                raise errors[len(calls) - 1]
+            return "sent"
+        return call, calls
+
+    call, calls = failing(TimedOut())
+    assert asyncio.run(_retrying(call, idempotent=False)) is None and len(calls) == 1
+    call, calls = failing(TimedOut())  # an idempotent call (a chat action) is retried
+    assert asyncio.run(_retrying(call)) == "sent" and len(calls) == 2
+    call, calls = failing(NetworkError("Bad Gateway"), NetworkError("Bad Gateway"))
+    assert asyncio.run(_retrying(call, idempotent=False)) == "sent" and len(calls) == 3
+    call, calls = failing(BadRequest("Message is not modified"))
+    with pytest.raises(BadRequest):
+        asyncio.run(_retrying(call))
+    assert len(calls) == 1
+
+
 def test_errors_get_a_polite_reply_and_the_token_never_shows(bot, fake, caplog):
     caplog.set_level(logging.DEBUG)
 

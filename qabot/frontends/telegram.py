@@ -74,7 +74,11 @@ async def _notify_operator(state: BotState, bot, update: Update, conversation: i
               "back to the bot.")
     markup = InlineKeyboardMarkup([[InlineKeyboardButton(
         "Release to the bot", callback_data=f"rel:{conversation}")]])
-    await send(bot, chat, transcript(messages, header), markup)
+    try:
+        await send(bot, chat, transcript(messages, header), markup)
+    except TelegramError as exc:  # the user's handoff stands; the operators can /stats it
+        log.error("conversation %s was handed off, but the operator chat %s could not be "
+                  "told: %s", conversation, chat, exc)
 
 
 # -------------------------------------------------------------------- handlers

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial, wraps
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ContextTypes
 
 from qabot.config import Settings
@@ -21,6 +21,7 @@ from qabot.frontends.render import split_message
 
 CHANNEL = "telegram"
 SEND_RETRIES = 3
+log = logging.getLogger("qabot.telegram")
 
 
 class BotState:
@@ -76,8 +77,14 @@ def in_order(handler):
 # -------------------------------------------------------------------- sending
 
 
-async def _retrying(call):
-    """Retry a Bot API call on network errors with back-off (429s: the rate limiter)."""
+async def _retrying(call, *, idempotent: bool = True):
+    """Retry a Bot API call on what can succeed on retry: a dropped connection, a 5xx, and
+    (``RetryAfter``) a 429 the rate limiter gave up on. Never a ``BadRequest`` ("chat not
+    found", "message is not modified": the same call fails the same way) nor a ``Forbidden``.
+
+    A timeout of a call that is not idempotent (``send_message``) may have been carried out:
+    it is not retried, so that the user never gets the same reply twice; it is logged as
+    possibly undelivered and counts as sent."""
     for attempt in range(SEND_RETRIES + 1):
         try:
             return await call()
@@ -87,7 +94,17 @@ async def _retrying(call):
             await asyncio.sleep(exc.retry_after.total_seconds()
                                 if hasattr(exc.retry_after, "total_seconds")
                                 else float(exc.retry_after))
-        except (NetworkError, TimedOut):
+        except BadRequest:
+            raise
+        except TimedOut:
+            if not idempotent:
+                log.warning("a Bot API call timed out and may not have been delivered; not "
+                            "sent again, so that it cannot arrive twice")
+                return None
+            if attempt == SEND_RETRIES:
+                raise
+            await asyncio.sleep(0.2 * 2**attempt)
+        except NetworkError:
             if attempt == SEND_RETRIES:
                 raise
             await asyncio.sleep(0.2 * 2**attempt)
@@ -99,7 +116,7 @@ async def send(bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None
     for i, piece in enumerate(pieces):
         last = i == len(pieces) - 1
         await _retrying(partial(bot.send_message, chat_id, piece,
-                                reply_markup=markup if last else None))
+                                reply_markup=markup if last else None), idempotent=False)
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
