@@ -201,8 +201,8 @@ class FakeTelegram:
             return BOT
         if method == "getUpdates":
             return self._get_updates(params)
-        if method in ("deleteWebhook", "setMyCommands", "sendChatAction", "answerCallbackQuery",
-                      "close", "logOut"):
+        if method in ("deleteWebhook", "setWebhook", "setMyCommands", "sendChatAction",
+                      "answerCallbackQuery", "close", "logOut"):
             self._record(method, params)
             return True
         if method in ("sendMessage", "editMessageReplyMarkup", "editMessageText"):

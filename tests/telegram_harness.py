@@ -1,4 +1,5 @@
-"""Run the real PTB Application (polling) against the fake Bot API in a background thread."""
+"""Run the real PTB Application (polling, or its webhook server on 127.0.0.1) against the fake
+Bot API in a background thread."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from qabot.frontends.telegram import build_application
 
 
 class BotRunner:
-    def __init__(self, engine, settings, fake, *, rate_limit: float = 1000.0):
+    def __init__(self, engine, settings, fake, *, rate_limit: float = 1000.0,
+                 webhook: tuple[int, str] | None = None):
+        self.webhook = webhook  # (port, secret token): a webhook server instead of polling
         self.application = build_application(engine, settings, base_url=fake.base_url,
                                              rate_limit=rate_limit)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -24,7 +27,13 @@ class BotRunner:
             self._stop = asyncio.Event()
             async with self.application:
                 await self.application.start()
-                await self.application.updater.start_polling(poll_interval=0.0, timeout=1)
+                if self.webhook:
+                    port, secret = self.webhook
+                    await self.application.updater.start_webhook(
+                        listen="127.0.0.1", port=port, url_path="telegram",
+                        webhook_url=f"http://127.0.0.1:{port}/telegram", secret_token=secret)
+                else:
+                    await self.application.updater.start_polling(poll_interval=0.0, timeout=1)
                 self._ready.set()
                 await self._stop.wait()
                 await self.application.updater.stop()

@@ -251,6 +251,57 @@ def test_a_send_that_timed_out_is_not_sent_again():
     assert len(calls) == 1
 
 
+def test_webhook_refuses_forged_updates(make_engine, fake):
+    """The webhook server registers the secret with setWebhook and answers only posts that
+    carry it: no header and a wrong one get 403 and no reply; the right one is answered."""
+    import json
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    settings = Settings(telegram_token=fake.token, answer_confidence=0.0)
+    engine = make_engine()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    secret = "s3cret_Token-for-tests"
+    runner = BotRunner(engine, settings, fake, webhook=(port, secret)).start()
+    try:
+        (registered,) = [c for c in fake.sent if c.method == "setWebhook"]
+        assert registered.params["secret_token"] == secret
+
+        def post(update_id: int, chat: int, header: str | None) -> int:
+            update = {"update_id": update_id, "message": {
+                "message_id": update_id, "date": int(time.time()), "text": QUESTION,
+                "chat": {"id": chat, "type": "private"},
+                "from": {"id": chat, "is_bot": False, "first_name": "Ann"}}}
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/telegram", data=json.dumps(update).encode(),
+                headers={"Content-Type": "application/json",
+                         **({"X-Telegram-Bot-Api-Secret-Token": header} if header else {})})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert post(1, ADMIN, None) == 403
+        assert post(2, ADMIN, "guess") == 403
+        assert post(3, USER, secret) == 200
+        assert _replies(fake, USER, 1)[0].text.startswith("30 days")
+        time.sleep(0.3)
+        assert fake.messages_to(ADMIN) == []
+    finally:
+        runner.stop()
+    with pytest.raises(tg.TelegramSetupError, match="needs a secret token"):
+        tg.check_webhook_secret(None)
+    with pytest.raises(tg.TelegramSetupError, match="1-256 characters"):
+        tg.check_webhook_secret("has spaces")
+    with pytest.raises(tg.TelegramSetupError, match="needs a secret token"):
+        tg.run(engine, settings, webhook_url="https://bot.example.com", secret_token=None)
+
+
 def test_errors_get_a_polite_reply_and_the_token_never_shows(bot, fake, caplog):
     caplog.set_level(logging.DEBUG)
 

@@ -35,7 +35,8 @@ def add_parsers(sub, common) -> None:
     tg.add_argument("--listen", default="0.0.0.0", help="webhook: address to listen on")
     tg.add_argument("--port", type=int, default=8443, help="webhook: port (default 8443)")
     tg.add_argument("--secret-token", metavar="TOKEN", default=os.environ.get(
-        "QABOT_TELEGRAM_WEBHOOK_SECRET"), help="webhook: secret Telegram sends in a header "
+        "QABOT_TELEGRAM_WEBHOOK_SECRET"), help="webhook: the secret Telegram sends in a header, "
+        "required, the same on every replica; posts without it are refused "
         "(default: $QABOT_TELEGRAM_WEBHOOK_SECRET)")
 
     he = sub.add_parser("health", parents=[common],
@@ -83,6 +84,8 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not settings.telegram_token:
         raise QabotError("no Telegram bot token: set QABOT_TELEGRAM_TOKEN (from @BotFather)")
+    if args.webhook_url:
+        telegram.check_webhook_secret(args.secret_token)  # before the models load
     engine = build_engine(settings, warm=True)
     telegram.run(engine, settings, webhook_url=args.webhook_url, listen=args.listen,
                  port=args.port, secret_token=args.secret_token)

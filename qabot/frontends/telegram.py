@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -296,9 +297,31 @@ def build_application(engine: ChatEngine, settings: Settings, *, base_url: str |
     return application
 
 
+def check_webhook_secret(secret_token: str | None) -> str:
+    """A webhook needs the secret Telegram sends back in ``X-Telegram-Bot-Api-Secret-Token``:
+    without it anyone who finds the URL could post forged updates (an admin's user id, /reindex,
+    /unanswered). One secret for every replica, so it is given, never generated here."""
+    if not secret_token:
+        raise TelegramSetupError(
+            "webhook mode needs a secret token: set QABOT_TELEGRAM_WEBHOOK_SECRET (or "
+            "--secret-token) to 1-256 characters from A-Z, a-z, 0-9, _ and -, the same on "
+            "every replica; updates without it are refused")
+    if not _SECRET.fullmatch(secret_token):
+        raise TelegramSetupError(
+            f"the webhook secret token must be 1-256 characters from A-Z, a-z, 0-9, _ and - "
+            f"(Telegram's rule); got {len(secret_token)} characters with others among them")
+    return secret_token
+
+
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
 def run(engine: ChatEngine, settings: Settings, *, webhook_url: str | None = None,
         listen: str = "0.0.0.0", port: int = 8443, secret_token: str | None = None) -> None:
-    """Run until interrupted: long polling, or a webhook server behind ``webhook_url``."""
+    """Run until interrupted: long polling, or a webhook server behind ``webhook_url`` that
+    registers ``secret_token`` with Telegram and refuses (403) posts that do not carry it."""
+    if webhook_url:
+        check_webhook_secret(secret_token)
     application = build_application(engine, settings, base_url=settings.telegram_base_url)
     if webhook_url:
         application.run_webhook(listen=listen, port=port, url_path="telegram",
