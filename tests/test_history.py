@@ -26,9 +26,55 @@ def test_schema_is_created_by_alembic_and_upgrade_is_idempotent(history_url):
     assert {"users", "conversations", "messages", "feedback", "unanswered", "handoffs",
             "alembic_version"} <= tables
     with history.engine.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert c.execute(text("select version_num from alembic_version")).scalar() == "0002"
     history.upgrade()  # a second run changes nothing and does not fail
     history.close()
+
+
+def test_one_vote_per_message_a_second_tap_changes_it(history_url):
+    h = History.open(history_url)
+    conv = h.current_conversation(h.user_id("telegram", "42"))
+    asked = h.add_message(conv.id, "in", "refunds?")
+    reply = h.add_message(conv.id, "out", "within 30 days", reply_to=asked, kind="answer")
+    first = h.add_feedback(reply, 1)
+    assert h.add_feedback(reply, 1) == first  # a double tap: still one vote
+    assert h.add_feedback(reply, -1) == first  # changed its mind
+    stats = h.stats()
+    assert (stats.feedback_up, stats.feedback_down) == (0, 1)
+    with h.engine.connect() as c:
+        assert c.execute(text("select count(*) from feedback")).scalar() == 1
+    h.close()
+
+
+def test_the_migration_keeps_the_newest_of_duplicate_votes(tmp_path):
+    """A history written before 0002 (double taps stored twice) upgrades to one vote each."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from qabot.history.database import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    h = History.open(url)
+    conv = h.current_conversation(h.user_id("telegram", "42"))
+    asked = h.add_message(conv.id, "in", "refunds?")
+    reply = h.add_message(conv.id, "out", "within 30 days", reply_to=asked, kind="answer")
+    h.close()
+    engine = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    with engine.begin() as c:
+        for value in (1, 1, -1):
+            c.execute(text("insert into feedback (message_id, value, created_at) "
+                           "values (:m, :v, CURRENT_TIMESTAMP)"), {"m": reply, "v": value})
+    engine.dispose()
+    h = History.open(url)  # upgrades to head
+    with h.engine.connect() as c:
+        assert c.execute(text("select value from feedback")).scalars().all() == [-1]
+    h.close()
 
 
 def test_conversation_lifecycle_messages_and_stats(history_url):

@@ -99,8 +99,9 @@ class Feedback(Base):
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # one vote per bot message (its conversation has one user): a second tap changes it
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"),
-                                            index=True)
+                                            index=True, unique=True)
     value: Mapped[int] = mapped_column(Integer)  # +1 helpful, -1 not helpful
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -196,16 +196,30 @@ class History:
     # ---------------------------------------------------------------- feedback, unanswered
 
     def add_feedback(self, message_id: int, value: int, comment: str | None = None) -> int:
+        """Store the vote on a bot message; a second vote on it replaces the first (one vote
+        per message: its conversation has one user)."""
         if value not in (1, -1):
             raise HistoryError(f"feedback value must be +1 or -1, got {value!r}")
-        with self._session() as s:
-            target = s.get(Message, message_id)
-            if target is None or target.direction != "out":
-                raise HistoryError(f"no bot message {message_id} to rate")
-            row = Feedback(message_id=message_id, value=value, comment=comment)
-            s.add(row)
-            s.flush()
-            return row.id
+        from sqlalchemy.exc import IntegrityError
+
+        for attempt in range(2):  # two taps at once: the loser's insert hits the unique key
+            try:
+                with self._session() as s:
+                    target = s.get(Message, message_id)
+                    if target is None or target.direction != "out":
+                        raise HistoryError(f"no bot message {message_id} to rate")
+                    row = s.scalar(select(Feedback).where(Feedback.message_id == message_id))
+                    if row is None:
+                        row = Feedback(message_id=message_id, value=value, comment=comment)
+                        s.add(row)
+                    else:
+                        row.value, row.comment, row.created_at = value, comment, utcnow()
+                    s.flush()
+                    return row.id
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def add_unanswered(self, conversation_id: int, message_id: int, question: str,
                        best_score: float | None) -> None:
