@@ -204,3 +204,21 @@ def test_bad_database_urls_are_clear_errors(tmp_path):
         History.open("not a url")
     with pytest.raises(HistoryError, match="cannot open the history database"):
         History.open(f"sqlite:///{tmp_path}")  # a folder, not a file
+
+
+def test_unanswered_csv_cells_cannot_run_as_formulas(tmp_path):
+    import csv
+    from datetime import UTC, datetime
+
+    from qabot.history.export import spreadsheet_safe
+    from qabot.history.records import UnansweredQuestion
+
+    asked = ["=HYPERLINK(\"http://evil\",\"x\")", "+1 555", "-2+3", "@SUM(A1)", "how much?"]
+    rows = [UnansweredQuestion(id=i, conversation_id=1, question=q,
+                               best_score=None, created_at=datetime.now(UTC))
+            for i, q in enumerate(asked)]
+    write_unanswered_csv(rows, tmp_path / "u.csv")
+    with (tmp_path / "u.csv").open(newline="", encoding="utf-8") as f:
+        cells = [row[1] for row in list(csv.reader(f))[1:]]
+    assert cells == ["'" + q for q in asked[:4]] + ["how much?"]
+    assert spreadsheet_safe("") == "" and spreadsheet_safe("\tx") == "'\tx"

@@ -44,12 +44,20 @@ def _span(item: RatedAnswer) -> str | None:
     return span if span and primary["context"][start:start + len(span)] == span else None
 
 
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text, never runs: users' questions that begin like a
+    formula (=, +, -, @, tab, carriage return) get a leading apostrophe (OWASP's advice)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write_unanswered_csv(questions: Sequence[UnansweredQuestion], path: Path) -> None:
+    """The unanswered questions as CSV for a spreadsheet (questions are made formula-safe)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["asked_at", "question", "best_score", "conversation_id"])
         for q in questions:
-            writer.writerow([q.created_at.isoformat(timespec="seconds"), q.question,
+            writer.writerow([q.created_at.isoformat(timespec="seconds"),
+                             spreadsheet_safe(q.question),
                              "" if q.best_score is None else f"{q.best_score:.3f}",
                              q.conversation_id])

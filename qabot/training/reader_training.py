@@ -194,7 +194,8 @@ def _resume(ckpt: Path, optimizer, scheduler, device) -> int:
 
     if not (ckpt / "trainer_state.pt").is_file():
         return 0
-    state = torch.load(ckpt / "trainer_state.pt", weights_only=False, map_location=device)
+    # tensors, numbers and containers only: nothing in a checkpoint runs code when loaded
+    state = torch.load(ckpt / "trainer_state.pt", weights_only=True, map_location=device)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
