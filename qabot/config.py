@@ -112,8 +112,17 @@ def load_settings(config_file: str | Path | None = None,
         value = getattr(settings, name)
         if not ok(value):
             origin = f"QABOT_{name.upper()}" if f"QABOT_{name.upper()}" in env else name
-            raise InvalidSettingError(f"{origin}: expected {expected}, got {value!r}")
+            raise InvalidSettingError(f"{origin}: expected {expected}, got {_shown(name, value)!r}")
     return settings
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A value as an error message may show it: a database URL without its password."""
+    if name == "database_url" and isinstance(value, str):
+        import re
+
+        return re.sub(r"(?<=:)[^:@/]*(?=@)", "***", value)
+    return value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -63,3 +63,9 @@ def test_bad_files(tmp_path):
     bad.write_text('top_k = "3.5"')
     with pytest.raises(InvalidSettingError, match="top_k: expected int"):
         load_settings(bad, env={})
+
+
+def test_a_bad_database_url_is_reported_without_its_password():
+    with pytest.raises(InvalidSettingError) as error:
+        load_settings(env={"QABOT_DATABASE_URL": "bot:hunter2@db.example.com/qabot"})
+    assert "hunter2" not in str(error.value) and "bot:***@db.example.com" in str(error.value)
