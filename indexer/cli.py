@@ -45,11 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--index-type", choices=["flat", "hnsw"], default=None,
                        help="FAISS index: exact 'flat' (default for new indexes) or 'hnsw' for "
                        "large corpora (default: keep the index's current type)")
-    build.add_argument("--chunk-tokens", type=int, default=160, metavar="N",
+    build.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
                        help="passage size in encoder tokens, heading context included "
-                       "(default 160)")
-    build.add_argument("--overlap", type=int, default=32, metavar="N",
-                       help="tokens shared by consecutive passages of a section (default 32)")
+                       "(default: the index's own, 160 for a new index)")
+    build.add_argument("--overlap", type=int, default=None, metavar="N",
+                       help="tokens shared by consecutive passages of a section (default: the "
+                       "index's own, 32 for a new index)")
     build.add_argument("--model", default=None, metavar="NAME|PATH",
                        help="the embedding model: a local sentence-transformers folder or a "
                        "bundled model (default: qabot/retriever-minilm-l6-squad-v1, the "
@@ -101,7 +102,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     from indexer.embedding import SentenceTransformerEmbedder
     from indexer.sync import build
 
-    chunking = ChunkSettings(max_tokens=args.chunk_tokens, overlap_tokens=args.overlap)
+    chunking = None  # the index's own settings
+    if args.chunk_tokens is not None or args.overlap is not None:
+        from indexer.manifest import read_manifest
+
+        current = ChunkSettings()
+        if (args.index / "manifest.json").is_file() and not args.rebuild:
+            m = read_manifest(args.index)
+            current = ChunkSettings(max_tokens=m.max_tokens, overlap_tokens=m.overlap_tokens)
+        chunking = ChunkSettings(
+            max_tokens=current.max_tokens if args.chunk_tokens is None else args.chunk_tokens,
+            overlap_tokens=current.overlap_tokens if args.overlap is None else args.overlap)
     embedder = SentenceTransformerEmbedder.named(args.model)
     progress = not args.no_progress and not args.json and sys.stderr.isatty()
     report = build(

@@ -157,16 +157,21 @@ def build(
     progress: bool = False,
     on_plan: Callable[[SyncPlan], None] | None = None,
 ) -> SyncReport:
-    """Bring the index at ``index_dir`` in line with the folder ``kb_dir``."""
+    """Bring the index at ``index_dir`` in line with the folder ``kb_dir``. ``chunking``
+    None keeps the index's own chunk settings (the defaults for a new index): only an explicit
+    change re-chunks every file."""
     started = time.perf_counter()
     kb_dir, index_dir = Path(kb_dir), Path(index_dir)
-    chunking = chunking or ChunkSettings()
     check_kb_dir(kb_dir)  # before the lock, which would create the index folder
     lock = None if dry_run else IndexLock(index_dir)
     if lock is not None:
         lock.acquire()
     try:
         manifest, indexed = _indexed_state(index_dir)
+        if chunking is None:
+            chunking = (ChunkSettings(max_tokens=manifest.max_tokens,
+                                      overlap_tokens=manifest.overlap_tokens)
+                        if manifest is not None and not rebuild else ChunkSettings())
         reason, index_type = _settings_change(manifest, embedder, chunking, index_type, rebuild,
                                               index_dir)
         plan, paths = plan_sync(

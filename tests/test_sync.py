@@ -151,6 +151,25 @@ def test_changed_chunking_reindexes_everything(tmp_path):
     assert assert_consistent(index).manifest.max_tokens == 64
 
 
+def test_a_plain_build_keeps_the_index_chunking(tmp_path):
+    """No chunking given (a plain `qabot-index build`, `/reindex`): the index's own settings,
+    not the defaults, so nothing is re-chunked; the defaults only for a new index."""
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    build(kb, index, emb, chunking=SMALL)
+    calls = emb.calls
+    report = build(kb, index, emb)
+    assert report.plan.rebuild_reason is None and not report.plan.has_changes
+    assert emb.calls == calls
+    (kb / "new.txt").write_text("A new file about refunds and more refunds.")
+    build(kb, index, emb)
+    manifest = assert_consistent(index).manifest
+    assert (manifest.max_tokens, manifest.overlap_tokens) == (SMALL.max_tokens,
+                                                              SMALL.overlap_tokens)
+    fresh = tmp_path / "fresh"
+    build(kb, fresh, emb)
+    assert assert_consistent(fresh).manifest.max_tokens == ChunkSettings().max_tokens
+
+
 def test_model_mismatch_is_a_clear_error(tmp_path):
     kb, index = make_kb(tmp_path / "kb"), tmp_path / "index"
     build(kb, index, HashingEmbedder(), chunking=SMALL)
