@@ -34,9 +34,12 @@ _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 
 
 def discover(root: Path) -> tuple[list[Path], list[Path]]:
-    """All files under ``root`` (hidden ones excluded), split into (supported, unsupported)."""
+    """All files under ``root`` (hidden ones excluded), split into (supported, unsupported).
+    A symbolic link whose target lies outside ``root`` counts as unsupported: it is listed as
+    ignored, never read (a knowledge base must not pull in files from elsewhere)."""
     supported: list[Path] = []
     unsupported: list[Path] = []
+    real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
@@ -45,13 +48,19 @@ def discover(root: Path) -> tuple[list[Path], list[Path]]:
             path = Path(dirpath) / name
             if not path.is_file():
                 continue
+            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+                unsupported.append(path)
+                continue
             (supported if path.suffix.lower() in SUPPORTED_SUFFIXES else unsupported).append(path)
     return supported, unsupported
 
 
 def source_name(path: Path, root: Path) -> str:
-    """The stable name of a file in the index: its path relative to the root, '/'-separated."""
-    return path.resolve().relative_to(root.resolve()).as_posix()
+    """The stable name of a file in the index: its path relative to the root, '/'-separated
+    (the link's own name for a symbolic link, not its target's)."""
+    if path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return (path.parent.resolve() / path.name).relative_to(root.resolve()).as_posix()
 
 
 # --------------------------------------------------------------------------- entry point
@@ -62,11 +71,15 @@ def load_file(path: Path, source: str | None = None) -> LoadedFile:
     source = source or path.name
     suffix = path.suffix.lower()
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size  # checked before reading: a huge file is never loaded
+        if size > MAX_FILE_BYTES:
+            raise LoadError(source, f"file too large ({size // 2**20} MiB > 50 MiB)")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # a file that grew meanwhile stops here
     except OSError as exc:
         raise LoadError(source, f"cannot read file ({exc.strerror or exc})") from exc
     if len(data) > MAX_FILE_BYTES:
-        raise LoadError(source, f"file too large ({len(data) // 2**20} MiB > 50 MiB)")
+        raise LoadError(source, f"file too large (> {MAX_FILE_BYTES // 2**20} MiB)")
     if not data.strip():
         raise LoadError(source, "empty file")
 

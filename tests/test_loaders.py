@@ -216,3 +216,42 @@ def test_discover_skips_hidden_and_splits_unsupported(tmp_path):
     supported, unsupported = discover(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in supported] == ["a.md", "sub/b.TXT"]
     assert [p.name for p in unsupported] == ["logo.png"]
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import indexer.loaders as loaders
+
+    big = tmp_path / "big.md"
+    big.write_text("# Big\n\n" + "word " * 100)
+    monkeypatch.setattr(loaders, "MAX_FILE_BYTES", 64)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the oversized file was opened")
+
+    monkeypatch.setattr(Path, "open", never)
+    monkeypatch.setattr(Path, "read_bytes", never)
+    with pytest.raises(LoadError, match="too large"):
+        load_file(big)
+
+
+def test_a_symlink_out_of_the_knowledge_base_is_ignored_not_fatal(tmp_path):
+    from indexer.sync import build
+    from tests.fakes import HashingEmbedder
+
+    outside = tmp_path / "secrets.md"
+    outside.write_text("# Secrets\n\nThe root password is hunter2.\n")
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "refunds.md").write_text("# Refunds\n\nAnnual payments are refunded within 30 days.\n")
+    (kb / "inside.md").symlink_to(kb / "refunds.md")  # a link within the KB is read
+    (kb / "leak.md").symlink_to(outside)
+    _, unsupported = discover(kb)
+    assert [p.name for p in unsupported] == ["leak.md"]
+    report = build(kb, tmp_path / "index", HashingEmbedder())
+    assert "leak.md" in report.plan.ignored and report.committed
+    from indexer.store import IndexStore
+
+    store = IndexStore.open(tmp_path / "index")
+    assert store.stats().files == 2
+    assert not any("hunter2" in h.text for h in store.search(
+        HashingEmbedder().embed(["root password hunter2"])[0], 10))
