@@ -99,15 +99,20 @@ def _check(args: argparse.Namespace, lengths: tuple[str, ...]) -> None:
         raise QabotError(f"base model folder not found: {args.base_model}")
 
 
+def _shared_config(args: argparse.Namespace) -> dict:
+    """The ``PairTrainConfig`` fields of ``_shared_options``."""
+    return dict(train_files=args.train, out_dir=str(args.out), base_model=args.base_model,
+                sample=args.sample, sample_offset=args.sample_offset, epochs=args.epochs,
+                batch_size=args.batch_size, learning_rate=args.lr,
+                checkpoint_every=args.checkpoint_every, max_steps=args.max_steps,
+                seed=args.seed)
+
+
 def cmd_train_retriever(args: argparse.Namespace) -> int:
     from qabot.training.retriever_training import RetrieverTrainConfig, train_retriever
 
     _check(args, ("max_seq_length",))
-    cfg = RetrieverTrainConfig(
-        train_files=args.train, out_dir=str(args.out), base_model=args.base_model,
-        sample=args.sample, sample_offset=args.sample_offset, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.lr, max_seq_length=args.max_seq_length,
-        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, seed=args.seed)
+    cfg = RetrieverTrainConfig(**_shared_config(args), max_seq_length=args.max_seq_length)
     summary = train_retriever(cfg, resume=args.resume, progress=progress(args))
     print(f"trained {summary['steps']} steps on {summary['with_hard_negative']} triplets "
           f"(loss {summary['train_loss']}) in {summary['seconds']} s; model in "
@@ -119,11 +124,7 @@ def cmd_train_reranker(args: argparse.Namespace) -> int:
     from qabot.training.reranker_training import RerankerTrainConfig, train_reranker
 
     _check(args, ("max_length",))
-    cfg = RerankerTrainConfig(
-        train_files=args.train, out_dir=str(args.out), base_model=args.base_model,
-        sample=args.sample, sample_offset=args.sample_offset, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.lr, max_length=args.max_length,
-        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, seed=args.seed)
+    cfg = RerankerTrainConfig(**_shared_config(args), max_length=args.max_length)
     summary = train_reranker(cfg, resume=args.resume, progress=progress(args))
     print(f"trained {summary['steps']} steps on {summary['pairs']} pairs "
           f"(loss {summary['train_loss']}) in {summary['seconds']} s; model in "

@@ -23,6 +23,7 @@ from qabot.training.retriever_training import (
     PairTrainConfig,
     base_model_path,
     last_checkpoint,
+    schedule_arguments,
     training_triplets,
 )
 
@@ -83,13 +84,7 @@ def train_reranker(cfg: RerankerTrainConfig, *, resume: bool = False,
     model = CrossEncoder(reranker_base(cfg.base_model), num_labels=1,
                          max_length=cfg.max_length, device="cpu",
                          model_kwargs={"dtype": "float32"})
-    args = CrossEncoderTrainingArguments(  # 3
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
-        learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_ratio,  # a float: a ratio
-        lr_scheduler_type="linear", save_strategy="steps", save_steps=cfg.checkpoint_every,
-        save_total_limit=2, logging_steps=10, seed=cfg.seed, data_seed=cfg.seed,
-        report_to=[], use_cpu=True, disable_tqdm=not progress, dataloader_drop_last=True)
+    args = CrossEncoderTrainingArguments(**schedule_arguments(cfg, out, progress))  # 3
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data,
                                   loss=BinaryCrossEntropyLoss(model))
     checkpoint = last_checkpoint(out) if resume else None

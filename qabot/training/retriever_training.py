@@ -79,6 +79,18 @@ def dataset(triplets: list[Triplet]):
                               "negative": [t.negative for t in kept]})
 
 
+def schedule_arguments(cfg: PairTrainConfig, out: Path, progress: bool) -> dict:
+    """The training arguments both trainers share: batches, linear warm-up and decay, a
+    checkpoint every ``checkpoint_every`` steps (the newest two kept), seeds, CPU."""
+    return dict(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
+        learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_ratio,  # a float: a ratio
+        lr_scheduler_type="linear", save_strategy="steps", save_steps=cfg.checkpoint_every,
+        save_total_limit=2, logging_steps=10, seed=cfg.seed, data_seed=cfg.seed,
+        report_to=[], use_cpu=True, disable_tqdm=not progress, dataloader_drop_last=True)
+
+
 def last_checkpoint(out_dir: Path) -> str | None:
     found = sorted((p for p in (out_dir / "checkpoints").glob("checkpoint-*") if p.is_dir()),
                    key=lambda p: int(p.name.split("-")[1]))
@@ -108,13 +120,7 @@ def train_retriever(cfg: RetrieverTrainConfig, *, resume: bool = False,
     model = SentenceTransformer(base_model_path(cfg.base_model), device="cpu")  # 2
     model.max_seq_length = cfg.max_seq_length
     args = SentenceTransformerTrainingArguments(  # 3
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
-        learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_ratio,  # a float: a ratio
-        lr_scheduler_type="linear", save_strategy="steps", save_steps=cfg.checkpoint_every,
-        save_total_limit=2, logging_steps=10, batch_sampler=BatchSamplers.NO_DUPLICATES,
-        seed=cfg.seed, data_seed=cfg.seed, report_to=[], use_cpu=True,
-        disable_tqdm=not progress, dataloader_drop_last=True)
+        **schedule_arguments(cfg, out, progress), batch_sampler=BatchSamplers.NO_DUPLICATES)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
                                          loss=MultipleNegativesRankingLoss(model))
     checkpoint = last_checkpoint(out) if resume else None
