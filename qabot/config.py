@@ -54,6 +54,11 @@ class Settings:
     telegram_operator_chat: int | None = None
     telegram_admin_ids: tuple[int, ...] = ()
     telegram_base_url: str | None = None  # another Bot API server (self-hosted); None: Telegram's
+    # updates one process answers at once (one per chat; each chat's are answered in order)
+    telegram_workers: int = 32
+    # how long a worker holds an update it answers (renewed meanwhile): a process that died
+    # leaves its updates to another worker, or to itself restarted, after this many seconds
+    telegram_lease_seconds: float = 10.0
 
 
 _CHECKS = {
@@ -62,6 +67,8 @@ _CHECKS = {
     "follow_up_turns": (lambda v: 0 <= v <= 20, "an integer from 0 to 20"),
     "max_message_chars": (lambda v: 100 <= v <= 100_000, "an integer from 100 to 100000"),
     "retention_days": (lambda v: v >= 1, "a positive number of days"),
+    "telegram_workers": (lambda v: 1 <= v <= 1000, "an integer from 1 to 1000"),
+    "telegram_lease_seconds": (lambda v: 1.0 <= v <= 3600.0, "seconds from 1 to 3600"),
     "answer_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "faq_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "intent_threshold": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),

@@ -1,12 +1,12 @@
 """Run the real PTB Application (polling, or its webhook server on 127.0.0.1) against the fake
-Bot API in a background thread."""
+Bot API in a background thread, through ``telegram.serve`` as ``qabot telegram`` does."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
-from qabot.frontends.telegram import build_application
+from qabot.frontends.telegram import build_application, serve
 
 
 class BotRunner:
@@ -25,19 +25,19 @@ class BotRunner:
         try:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            async with self.application:
-                await self.application.start()
-                if self.webhook:
-                    port, secret = self.webhook
-                    await self.application.updater.start_webhook(
-                        listen="127.0.0.1", port=port, url_path="telegram",
-                        webhook_url=f"http://127.0.0.1:{port}/telegram", secret_token=secret)
-                else:
-                    await self.application.updater.start_polling(poll_interval=0.0, timeout=1)
-                self._ready.set()
-                await self._stop.wait()
-                await self.application.updater.stop()
-                await self.application.stop()
+            ready = asyncio.Event()
+            webhook = None
+            if self.webhook:
+                port, secret = self.webhook
+                webhook = dict(listen="127.0.0.1", port=port, url_path="telegram",
+                               webhook_url=f"http://127.0.0.1:{port}/telegram",
+                               secret_token=secret)
+            serving = asyncio.create_task(serve(self.application, self._stop,
+                                                webhook=webhook, poll_timeout=1, ready=ready))
+            await asyncio.wait({serving, asyncio.ensure_future(ready.wait())},
+                               return_when=asyncio.FIRST_COMPLETED)
+            self._ready.set()
+            await serving
         except BaseException as exc:  # surfaced by start()/stop()
             self.error = exc
             self._ready.set()

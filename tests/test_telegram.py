@@ -167,8 +167,8 @@ def test_long_replies_are_split_on_paragraphs(bot, fake):
     paragraphs = [(f"Paragraph {i}. " + "word " * 150).strip() for i in range(12)]  # 9,000 chars
     original = bot.engine.respond
 
-    def long_respond(conversation, text):
-        reply = original(conversation, text)
+    def long_respond(conversation, text, **keys):
+        reply = original(conversation, text, **keys)
         return replace(reply, text="\n\n".join(paragraphs), kind="answer")
 
     bot.engine.respond = long_respond

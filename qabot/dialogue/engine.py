@@ -160,31 +160,36 @@ class ChatEngine:
 
     # ---------------------------------------------------------------- the cascade
 
-    def respond(self, conversation_id: int, text: str) -> Reply:
+    def respond(self, conversation_id: int, text: str, *, update_key: str | None = None
+                ) -> Reply:
+        """Answer ``text`` in the conversation. ``update_key`` names the channel update the
+        text came with: answering the same update again (after a crash) stores nothing twice,
+        and returns the reply already stored for it, when there is one, without recomputing."""
         started = perf_counter()
         raw = text if isinstance(text, str) else ""
-        user_message = self.history.add_message(conversation_id, "in", raw)
+        seen = self.history.message_by_key(update_key) if update_key else None
+        if seen is not None:
+            stored = self.history.reply_to(seen.id)
+            if stored is not None:
+                return _stored_reply(stored, conversation_id)
+            user_message = seen.id
+        else:
+            user_message = self.history.add_message(conversation_id, "in", raw,
+                                                    update_key=update_key)
         try:
             outcome = self._decide(conversation_id, raw)
         except Exception:  # a failing model or index must not lose the conversation
             log.exception("reply to message %s failed", user_message)
             outcome = Outcome("error", ERROR)
         latency = (perf_counter() - started) * 1000
-        sources = [asdict(s) for s in outcome.sources]
-        bot_message = self.history.add_message(
-            conversation_id, "out", outcome.text, reply_to=user_message,
-            intent=outcome.intent, confidence=outcome.confidence, kind=outcome.kind,
-            score=outcome.score, latency_ms=latency, topic=outcome.topic, sources=sources)
-        self.history.update_message(user_message, intent=outcome.intent,
-                                    confidence=outcome.confidence, kind=outcome.kind,
-                                    topic=outcome.topic)
-        if outcome.unanswered:
-            self.history.add_unanswered(conversation_id, user_message,
-                                        outcome.topic or raw, outcome.score)
-        if outcome.kind == "handoff":
-            self.history.open_handoff(conversation_id, reason=raw[:500])
-        elif outcome.kind == "end":
-            self.history.set_status(conversation_id, "ended")
+        bot_message = self.history.add_reply(
+            conversation_id, user_message, outcome.text, kind=outcome.kind,
+            intent=outcome.intent, confidence=outcome.confidence, score=outcome.score,
+            latency_ms=latency, topic=outcome.topic,
+            sources=[asdict(s) for s in outcome.sources],
+            unanswered=(outcome.topic or raw) if outcome.unanswered else None,
+            handoff=raw[:500] if outcome.kind == "handoff" else None,
+            ended=outcome.kind == "end")
         return Reply(outcome.text, outcome.kind, conversation_id, bot_message, user_message,
                      outcome.intent, outcome.confidence, outcome.answer, outcome.score,
                      outcome.sources, round(latency, 2), outcome.candidate)
@@ -296,3 +301,12 @@ class ChatEngine:
         return found.responses[(conversation_id + turn) % len(found.responses)]
 
 
+
+
+def _stored_reply(stored: StoredMessage, conversation_id: int) -> Reply:
+    """The reply as it was stored (sent again after a crash, not recomputed)."""
+    sources = tuple(Source(**{**s, "highlight": tuple(s["highlight"]) if s.get("highlight")
+                              else None}) for s in stored.sources)
+    return Reply(stored.text, stored.kind or "answer", conversation_id, stored.id,
+                 stored.reply_to or 0, stored.intent, stored.confidence, None, stored.score,
+                 sources, stored.latency_ms or 0.0)

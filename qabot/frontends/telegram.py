@@ -1,9 +1,11 @@
 """The Telegram front end: a thin adapter over ChatEngine (python-telegram-bot v22, async).
 
 Every engine call (models, SQL) runs in a thread pool, so one slow answer never blocks other
-chats; updates are handled concurrently, and a lock per chat keeps each chat's replies in
-order. Replies carry 👍 / 👎 and "Sources" buttons whose callback data refer to stored message
-ids. All wiring is in ``build_application``.
+chats. Updates are recorded in the history database's inbox before Telegram is told they
+arrived, and answered from there: each once, each chat's in order, across crashes and across
+replicas on one database (``telegram_inbox.py``). Replies carry 👍 / 👎 and "Sources" buttons
+whose callback data refer to stored message ids. The handlers are wired in
+``build_application``; ``serve`` runs them (polling or webhook).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -32,12 +35,12 @@ from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 from qabot.errors import QabotError
 from qabot.frontends.render import sources_text, transcript
+from qabot.frontends.telegram_inbox import Dispatcher, InboxDb, InboxQueue
 from qabot.frontends.telegram_io import (
     CHANNEL,
     BotState,
     _retrying,
     _state,
-    in_order,
     keyboard,
     protect_token,
     send,
@@ -192,7 +195,8 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat_id = update.effective_chat.id
     conversation = await state.conversation(update)
     answer = asyncio.ensure_future(state.run(state.engine.respond, conversation,
-                                             update.message.text))
+                                             update.message.text,
+                                             update_key=f"{CHANNEL}:{update.update_id}"))
     finished, _ = await asyncio.wait({answer}, timeout=TYPING_AFTER)
     if not finished:  # a slow answer: show "typing..." while it is computed
         await _retrying(partial(context.bot.send_chat_action, chat_id, ChatAction.TYPING))
@@ -268,7 +272,8 @@ def build_application(engine: ChatEngine, settings: Settings, *, base_url: str |
         raise TelegramSetupError("no Telegram bot token: set QABOT_TELEGRAM_TOKEN "
                                  "(from @BotFather)")
     protect_token(settings.telegram_token)
-    builder = (Application.builder().token(settings.telegram_token).concurrent_updates(64)
+    builder = (Application.builder().token(settings.telegram_token)
+               .update_queue(InboxQueue())  # updates are recorded, then claimed (serve)
                .rate_limiter(AIORateLimiter(overall_max_rate=rate_limit,
                                             overall_time_period=1, max_retries=3)))
     if base_url:
@@ -280,19 +285,19 @@ def build_application(engine: ChatEngine, settings: Settings, *, base_url: str |
     private = filters.ChatType.PRIVATE
     for name, handler in (("start", start), ("help", help_command), ("reset", reset),
                           ("forget", forget), ("human", human)):
-        application.add_handler(CommandHandler(name, in_order(handler), filters=new & private))
+        application.add_handler(CommandHandler(name, handler, filters=new & private))
     for name, handler in (("release", release), ("stats", stats),
                           ("unanswered", unanswered), ("reindex", reindex)):
-        application.add_handler(CommandHandler(name, in_order(handler), filters=new))
+        application.add_handler(CommandHandler(name, handler, filters=new))
     application.add_handler(MessageHandler(new & private & filters.TEXT & ~filters.COMMAND,
-                                           in_order(on_text)))
-    application.add_handler(MessageHandler(new & private & filters.COMMAND, in_order(unknown)))
+                                           on_text))
+    application.add_handler(MessageHandler(new & private & filters.COMMAND, unknown))
     application.add_handler(MessageHandler(
         new & private & (filters.PHOTO | filters.Sticker.ALL | filters.VOICE | filters.AUDIO
                          | filters.VIDEO | filters.VIDEO_NOTE | filters.Document.ALL
                          | filters.LOCATION | filters.CONTACT | filters.ANIMATION),
-        in_order(on_other)))
-    application.add_handler(CallbackQueryHandler(in_order(on_button)))
+        on_other))
+    application.add_handler(CallbackQueryHandler(on_button))
     application.add_error_handler(on_error)
     return application
 
@@ -316,16 +321,55 @@ def check_webhook_secret(secret_token: str | None) -> str:
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
+async def serve(application: Application, stop: asyncio.Event, *,
+                webhook: dict | None = None, poll_timeout: float = 30.0,
+                ready: asyncio.Event | None = None) -> None:
+    """Take updates (long polling, or the webhook server ``webhook`` describes: the keyword
+    arguments of PTB's ``start_webhook``) into the inbox and answer them until ``stop`` is set;
+    then stop taking updates and let the ones in hand finish."""
+    state: BotState = application.bot_data["qabot"]
+    db = InboxDb(state.engine.history.inbox(CHANNEL))
+    settings = state.settings
+    dispatcher = Dispatcher(application, db, capacity=settings.telegram_workers,
+                            lease=settings.telegram_lease_seconds)
+    application.update_queue.bind(db, dispatcher.wake, patience=10.0 if webhook else None)
+    try:
+        async with application:
+            if webhook:
+                await application.updater.start_webhook(**webhook)
+            else:
+                await application.updater.start_polling(
+                    poll_interval=0.0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
+            log.info("Application started (%s, worker %s)",
+                     "webhook" if webhook else "long polling", dispatcher.owner)
+            answering = asyncio.create_task(dispatcher.run(stop))
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            await application.updater.stop()  # polling: acknowledges what was recorded
+            await answering
+            log.info("Application stopped")
+    finally:
+        db.close()
+
+
 def run(engine: ChatEngine, settings: Settings, *, webhook_url: str | None = None,
         listen: str = "0.0.0.0", port: int = 8443, secret_token: str | None = None) -> None:
-    """Run until interrupted: long polling, or a webhook server behind ``webhook_url`` that
-    registers ``secret_token`` with Telegram and refuses (403) posts that do not carry it."""
+    """Run until SIGINT or SIGTERM: long polling, or a webhook server behind ``webhook_url``
+    that registers ``secret_token`` with Telegram and refuses (403) posts without it."""
     if webhook_url:
         check_webhook_secret(secret_token)
     application = build_application(engine, settings, base_url=settings.telegram_base_url)
-    if webhook_url:
-        application.run_webhook(listen=listen, port=port, url_path="telegram",
-                                webhook_url=webhook_url.rstrip("/") + "/telegram",
-                                secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
-    else:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    webhook = (dict(listen=listen, port=port, url_path="telegram",
+                    webhook_url=webhook_url.rstrip("/") + "/telegram",
+                    secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
+               if webhook_url else None)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(application, stop, webhook=webhook)
+
+    asyncio.run(main())

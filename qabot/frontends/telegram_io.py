@@ -1,6 +1,7 @@
-"""The Telegram front end's plumbing: the state handlers share (engine, settings, thread pool,
-per-chat locks), per-chat ordering, sending with retries and message splitting, the reply
-keyboard, and keeping the bot token out of logs. The handlers are in ``telegram.py``."""
+"""The Telegram front end's plumbing: the state handlers share (engine, settings, thread pool),
+sending with retries and message splitting, the reply keyboard, and keeping the bot token out
+of logs. The handlers are in ``telegram.py``; ordering and once-only answering in
+``telegram_inbox.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import logging
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial, wraps
+from functools import partial
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
@@ -25,7 +26,7 @@ log = logging.getLogger("qabot.telegram")
 
 
 class BotState:
-    """What the handlers share: the engine, settings, the thread pool and per-chat locks."""
+    """What the handlers share: the engine, settings and the thread pool models run in."""
 
     def __init__(self, engine: ChatEngine, settings: Settings,
                  executor: ThreadPoolExecutor | None = None):
@@ -33,10 +34,6 @@ class BotState:
         self.settings = settings
         self.executor = executor or ThreadPoolExecutor(max_workers=2,
                                                        thread_name_prefix="qabot-engine")
-        self._locks: dict[int, asyncio.Lock] = {}
-
-    def lock(self, chat_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(chat_id, asyncio.Lock())
 
     async def run(self, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(
@@ -58,20 +55,6 @@ class BotState:
 
 def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
     return context.application.bot_data["qabot"]
-
-
-def in_order(handler):
-    """Handle a chat's updates one at a time, in arrival order (other chats run alongside)."""
-
-    @wraps(handler)
-    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        chat = update.effective_chat
-        if chat is None:
-            return await handler(update, context)
-        async with _state(context).lock(chat.id):
-            return await handler(update, context)
-
-    return wrapper
 
 
 # -------------------------------------------------------------------- sending

@@ -4,6 +4,8 @@ unanswered questions and handoffs. The schema is created and upgraded by Alembic
 
 Deleting a user deletes their conversations, and a conversation its messages, feedback,
 unanswered questions and handoffs (ON DELETE CASCADE, and the ORM cascades the same way).
+``inbox`` is the journal of channel updates (``inbox.py``): what arrived, who is answering it,
+and what is done.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -90,6 +94,10 @@ class Message(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     topic: Mapped[str | None] = mapped_column(Text, nullable=True)  # the question it is about
     sources_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the channel's id of the update that brought an incoming message ("telegram:123"): a
+    # retried update finds its message (and reply) instead of storing them twice
+    update_key: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True,
+                                                   index=True)
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
     feedback: Mapped[list[Feedback]] = relationship(cascade="all, delete-orphan",
                                                     passive_deletes=True)
@@ -130,3 +138,27 @@ class Handoff(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     released_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class InboxUpdate(Base):
+    """One update from a channel (a Telegram update), recorded before it is acknowledged and
+    answered. ``state`` is pending until a worker has answered it (done) or given up (failed);
+    a worker holds it by ``claimed_by`` until ``claimed_until``."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("channel", "update_id"),
+                      Index("ix_inbox_state_chat", "state", "chat", "update_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    update_id: Mapped[int] = mapped_column(BigInteger)
+    chat: Mapped[str] = mapped_column(String(64))  # updates of one chat are answered in order
+    payload: Mapped[str] = mapped_column(Text)  # the update as the channel sent it (JSON)
+    state: Mapped[str] = mapped_column(String(8), default="pending")  # pending|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                           nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True,
+                                                         index=True)

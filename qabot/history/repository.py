@@ -76,6 +76,12 @@ class History:
         """Apply every Alembic migration not yet applied (creates the schema on a new DB)."""
         upgrade_schema(self.engine, self.url)
 
+    def inbox(self, channel: str):
+        """The update journal of ``channel`` over this database (``history.inbox``)."""
+        from qabot.history.inbox import Inbox
+
+        return Inbox(self.engine, channel)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
@@ -90,21 +96,32 @@ class History:
     # ---------------------------------------------------------------- users, conversations
 
     def user_id(self, channel: str, external_id: str, name: str | None = None) -> int:
-        """The user's id, created on first sight."""
-        with self._session() as s:
-            row = s.scalar(select(User).where(User.channel == channel,
-                                              User.external_id == str(external_id)))
-            if row is None:
-                row = User(channel=channel, external_id=str(external_id), name=name)
-                s.add(row)
-                s.flush()
-            elif name and row.name != name:
-                row.name = name
-            return row.id
+        """The user's id, created on first sight (by one process when two race: the loser's
+        insert hits the unique key and it reads the winner's row)."""
+        from sqlalchemy.exc import IntegrityError
+
+        for attempt in range(2):
+            try:
+                with self._session() as s:
+                    row = s.scalar(select(User).where(User.channel == channel,
+                                                      User.external_id == str(external_id)))
+                    if row is None:
+                        row = User(channel=channel, external_id=str(external_id), name=name)
+                        s.add(row)
+                        s.flush()
+                    elif name and row.name != name:
+                        row.name = name
+                    return row.id
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def current_conversation(self, user_id: int) -> ConversationInfo:
-        """The user's latest conversation unless it ended; else a new one."""
+        """The user's latest conversation unless it ended; else a new one. The user's row is
+        locked meanwhile (PostgreSQL), so two processes never start two conversations."""
         with self._session() as s:
+            _lock_user(s, user_id)
             row = s.scalar(select(Conversation).where(Conversation.user_id == user_id)
                            .order_by(Conversation.id.desc()).limit(1))
             if row is None or row.status == "ended":
@@ -116,6 +133,7 @@ class History:
     def new_conversation(self, user_id: int) -> ConversationInfo:
         """End the user's open conversation (if any) and start a new one."""
         with self._session() as s:
+            _lock_user(s, user_id)
             s.execute(update(Conversation).where(Conversation.user_id == user_id,
                                                  Conversation.status == "open")
                       .values(status="ended"))
@@ -131,37 +149,66 @@ class History:
                 raise HistoryError(f"no conversation {conversation_id}")
             return _conversation(row)
 
-    def set_status(self, conversation_id: int, status: str) -> None:
-        with self._session() as s:
-            s.execute(update(Conversation).where(Conversation.id == conversation_id)
-                      .values(status=status, updated_at=utcnow()))
-
     # ---------------------------------------------------------------- messages
 
     def add_message(self, conversation_id: int, direction: str, text: str, *,
                     reply_to: int | None = None, intent: str | None = None,
                     confidence: float | None = None, kind: str | None = None,
                     score: float | None = None, latency_ms: float | None = None,
-                    topic: str | None = None, sources: list[dict] | None = None) -> int:
+                    topic: str | None = None, sources: list[dict] | None = None,
+                    update_key: str | None = None) -> int:
         with self._session() as s:
-            row = Message(conversation_id=conversation_id, direction=direction,
-                          text=_storable(text), reply_to=reply_to, intent=intent,
-                          confidence=confidence, kind=kind, score=score,
-                          latency_ms=latency_ms, topic=_storable(topic) if topic else None,
-                          sources_json=json.dumps(sources, ensure_ascii=False)
-                          if sources else None)
+            row = _new_message(conversation_id, direction, text, reply_to=reply_to,
+                               intent=intent, confidence=confidence, kind=kind, score=score,
+                               latency_ms=latency_ms, topic=topic, sources=sources,
+                               update_key=update_key)
             s.add(row)
             s.execute(update(Conversation).where(Conversation.id == conversation_id)
                       .values(updated_at=utcnow()))
             s.flush()
             return row.id
 
-    def update_message(self, message_id: int, **values) -> None:
-        """Fill in fields known only after the reply (intent, topic, ...)."""
-        if "sources" in values:
-            values["sources_json"] = json.dumps(values.pop("sources"), ensure_ascii=False)
+    def add_reply(self, conversation_id: int, asked: int, text: str, *, kind: str,
+                  intent: str | None = None, confidence: float | None = None,
+                  score: float | None = None, latency_ms: float | None = None,
+                  topic: str | None = None, sources: list[dict] | None = None,
+                  unanswered: str | None = None, handoff: str | None = None,
+                  ended: bool = False) -> int:
+        """Store the bot's reply to message ``asked`` and what it implies, in one transaction:
+        the asked message's intent and topic, the ``unanswered`` question, a handoff (its
+        reason) or the conversation's end."""
         with self._session() as s:
-            s.execute(update(Message).where(Message.id == message_id).values(**values))
+            row = _new_message(conversation_id, "out", text, reply_to=asked, intent=intent,
+                               confidence=confidence, kind=kind, score=score,
+                               latency_ms=latency_ms, topic=topic, sources=sources)
+            s.add(row)
+            s.execute(update(Message).where(Message.id == asked).values(
+                intent=intent, confidence=confidence, kind=kind, topic=topic))
+            if unanswered is not None:
+                s.add(Unanswered(conversation_id=conversation_id, message_id=asked,
+                                 question=_storable(unanswered), best_score=score))
+            status = "handed_off" if handoff is not None else "ended" if ended else None
+            if handoff is not None:
+                s.add(Handoff(conversation_id=conversation_id, reason=handoff))
+            values = {"updated_at": utcnow(), **({"status": status} if status else {})}
+            s.execute(update(Conversation).where(Conversation.id == conversation_id)
+                      .values(**values))
+            s.flush()
+            return row.id
+
+    def message_by_key(self, update_key: str) -> StoredMessage | None:
+        """The incoming message that came with this update, if it was stored."""
+        with self._session() as s:
+            row = s.scalar(select(Message).where(Message.update_key == update_key))
+            return _message(row) if row else None
+
+    def reply_to(self, message_id: int) -> StoredMessage | None:
+        """The bot's stored reply to a message, if any."""
+        with self._session() as s:
+            row = s.scalar(select(Message).where(Message.reply_to == message_id,
+                                                 Message.direction == "out")
+                           .order_by(Message.id).limit(1))
+            return _message(row) if row else None
 
     def message(self, message_id: int) -> StoredMessage | None:
         with self._session() as s:
@@ -315,6 +362,19 @@ class History:
                 feedback_down=count(select(func.count(Feedback.id))
                                     .where(Feedback.value == -1)),
             )
+
+
+def _new_message(conversation_id: int, direction: str, text: str, *, topic: str | None,
+                 sources: list[dict] | None, **fields) -> Message:
+    return Message(conversation_id=conversation_id, direction=direction, text=_storable(text),
+                   topic=_storable(topic) if topic else None,
+                   sources_json=json.dumps(sources, ensure_ascii=False) if sources else None,
+                   **fields)
+
+
+def _lock_user(s: Session, user_id: int) -> None:
+    """Hold the user's row until the transaction ends (FOR UPDATE; SQLite has one writer)."""
+    s.execute(select(User.id).where(User.id == user_id).with_for_update())
 
 
 def _delete_conversations(s: Session, ids) -> None:
