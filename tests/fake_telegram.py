@@ -38,6 +38,13 @@ class Sent:
         return str(self.params.get("text", ""))
 
     @property
+    def reply_to(self) -> int | None:
+        """The user's message this one answers (``reply_parameters.message_id``)."""
+        quote = self.params.get("reply_parameters")
+        quote = json.loads(quote) if isinstance(quote, str) else quote
+        return int(quote["message_id"]) if quote else None
+
+    @property
     def reply_markup(self) -> dict | None:
         markup = self.params.get("reply_markup")
         return json.loads(markup) if isinstance(markup, str) else markup
@@ -53,6 +60,7 @@ class FakeTelegram:
         self.calls: list[str] = []
         self._updates: list[dict] = []
         self.queued_at: dict[int, float] = {}  # update id -> when it was queued
+        self.message_of: dict[int, int] = {}  # update id -> the user message it carries
         self._next_update = 1
         self._next_message = 1
         self._faults: dict[str, deque] = {}
@@ -76,7 +84,11 @@ class FakeTelegram:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address) -> None:
+                pass  # a bot killed mid-request (the crash tests) resets its connections
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -103,7 +115,9 @@ class FakeTelegram:
         if text and text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        return self._queue({"message": message})
+        update_id = self._queue({"message": message})
+        self.message_of[update_id] = message["message_id"]
+        return update_id
 
     def edited_message(self, chat_id: int, text: str) -> int:
         message = {"message_id": self._message_id(), "date": int(time.time()),

@@ -203,7 +203,8 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     reply = await answer
     if reply.silent:
         return
-    await send(context.bot, chat_id, reply.text, keyboard(reply))
+    await send(context.bot, chat_id, reply.text, keyboard(reply),
+               reply_to=update.message.message_id)
     if reply.kind == "handoff":
         await _notify_operator(state, context.bot, update, conversation)
 

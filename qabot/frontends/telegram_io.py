@@ -11,7 +11,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ContextTypes
 
@@ -93,13 +93,20 @@ async def _retrying(call, *, idempotent: bool = True):
             await asyncio.sleep(0.2 * 2**attempt)
 
 
-async def send(bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Send ``text``, split at 4,096 characters on paragraph boundaries; buttons on the last."""
+async def send(bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None, *,
+               reply_to: int | None = None) -> None:
+    """Send ``text``, split at 4,096 characters on paragraph boundaries; buttons on the last.
+    ``reply_to``: the user's message it answers (quoted above the first piece, so a user who
+    sent several questions sees which answer is which; sent anyway if it was deleted)."""
     pieces = split_message(text)
+    quote = (ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+             if reply_to is not None else None)
     for i, piece in enumerate(pieces):
         last = i == len(pieces) - 1
         await _retrying(partial(bot.send_message, chat_id, piece,
-                                reply_markup=markup if last else None), idempotent=False)
+                                reply_markup=markup if last else None,
+                                reply_parameters=quote if i == 0 else None),
+                        idempotent=False)
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
