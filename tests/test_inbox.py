@@ -1,0 +1,146 @@
+"""The inbox of channel updates, on SQLite and PostgreSQL: recorded once, claimed by one worker
+at a time, each chat in order, leases that expire, and an update answered again that finds
+its stored reply."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from qabot.history import History
+
+
+@pytest.fixture
+def inbox(history_url):
+    history = History.open(history_url)
+    yield history.inbox("telegram")
+    history.close()
+
+
+def test_an_update_delivered_again_is_recorded_once(inbox):
+    assert inbox.record(1, "42", '{"update_id": 1}')
+    assert not inbox.record(1, "42", '{"update_id": 1}')
+    assert inbox.counts().pending == 1
+
+
+def test_only_the_oldest_pending_update_of_a_chat_is_claimed(inbox):
+    for update_id, chat in ((1, "a"), (2, "b"), (3, "a"), (4, "a")):
+        inbox.record(update_id, chat, "{}")
+    first = inbox.claim("w1", 10, lease=30)
+    assert [c.update_id for c in first] == [1, 2]  # one per chat, oldest first
+    assert inbox.claim("w2", 10, lease=30) == []  # both heads are held
+    assert inbox.finish("w1", first[0].id)
+    (third,) = inbox.claim("w2", 10, lease=30)  # chat a's next, now that 1 is done
+    assert third.update_id == 3 and third.attempts == 1
+    assert not inbox.finish("w1", third.id)  # not w1's to finish
+    assert inbox.counts().pending == 3
+
+
+def test_a_dead_workers_lease_runs_out_and_another_answers(inbox):
+    inbox.record(7, "a", "{}")
+    (held,) = inbox.claim("dead", 10, lease=0.3)
+    assert inbox.claim("alive", 10, lease=30) == []
+    time.sleep(0.4)
+    (again,) = inbox.claim("alive", 10, lease=30)
+    assert again.update_id == 7 and again.attempts == 2
+    assert not inbox.finish("dead", held.id)  # the lease was lost: it cannot finish it
+    assert inbox.finish("alive", again.id)
+    assert inbox.counts().done == 1
+
+
+def test_a_renewed_lease_is_kept(inbox):
+    inbox.record(8, "a", "{}")
+    (held,) = inbox.claim("w1", 10, lease=0.5)
+    time.sleep(0.3)
+    assert inbox.renew("w1", [held.id], lease=30) == 1
+    time.sleep(0.4)
+    assert inbox.claim("w2", 10, lease=30) == []
+    assert inbox.renew("w2", [held.id], lease=30) == 0  # only the holder renews
+
+
+def test_purge_forgets_only_old_finished_updates(inbox):
+    inbox.record(1, "a", "{}")
+    inbox.record(2, "b", "{}")
+    (one, _two) = inbox.claim("w", 10, lease=30)
+    inbox.finish("w", one.id)
+    assert inbox.purge(timedelta(days=1)) == 0  # finished just now
+    assert inbox.purge(timedelta(seconds=-1)) == 1
+    counts = inbox.counts()
+    assert (counts.pending, counts.done) == (1, 0)
+
+
+def test_racing_workers_answer_each_update_once_and_each_chat_in_order(history_url):
+    """Four workers with their own connections claim from one inbox at once."""
+    history = History.open(history_url)
+    inbox = history.inbox("telegram")
+    chats, per_chat = 25, 4
+    for turn in range(per_chat):
+        for chat in range(chats):
+            inbox.record(turn * chats + chat, str(chat), "{}")
+    answered: list[tuple[str, int]] = []
+    finished: set[int] = set()
+    problems: list[str] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        own = History(history_url).inbox("telegram")
+        idle = 0
+        while idle < 20:
+            claimed = own.claim(name, 3, lease=30)
+            idle = 0 if claimed else idle + 1
+            for c in claimed:
+                with lock:
+                    before = c.update_id - chats
+                    if before >= 0 and before not in finished:
+                        problems.append(f"{c.update_id} claimed before {before} was done")
+                    answered.append((c.chat, c.update_id))
+                time.sleep(0.002)
+                with lock:
+                    finished.add(c.update_id)
+                assert own.finish(name, c.id)
+            if not claimed:
+                time.sleep(0.02)
+        own.engine.dispose()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert problems == []
+    assert sorted(u for _, u in answered) == list(range(chats * per_chat))  # each once
+    assert inbox.counts().done == chats * per_chat
+    history.close()
+
+
+def test_an_update_answered_again_finds_its_message_and_reply(make_engine):
+    engine = make_engine()
+    conversation = engine.start("telegram", "42")
+    first = engine.respond(conversation, "When can annual payments be refunded?",
+                           update_key="telegram:77")
+    again = engine.respond(conversation, "When can annual payments be refunded?",
+                           update_key="telegram:77")
+    assert (again.message_id, again.user_message_id) == (first.message_id,
+                                                         first.user_message_id)
+    assert (again.text, again.kind, again.sources) == (first.text, first.kind, first.sources)
+    assert engine.history.stats().messages_in == 1
+    # stored before a crash, not answered: answering it again stores no second message
+    asked = engine.history.add_message(conversation, "in", "Can I pay with PayPal?",
+                                       update_key="telegram:78")
+    reply = engine.respond(conversation, "Can I pay with PayPal?", update_key="telegram:78")
+    assert reply.user_message_id == asked and reply.text.startswith("Yes")
+    assert engine.history.stats().messages_in == 2
+
+
+def test_a_missing_service_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    from tests.conftest import skip_unless_ci
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and no server"):
+        skip_unless_ci("no server")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no server"):
+        skip_unless_ci("no server")
