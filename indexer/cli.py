@@ -25,6 +25,14 @@ def _parser() -> argparse.ArgumentParser:
         help="index directory (default: $QABOT_INDEX_DIR or .qabot/index)",
     )
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    keeping = argparse.ArgumentParser(add_help=False)
+    keeping.add_argument("--keep-generations", type=int, default=3, metavar="N",
+                         help="superseded index generations kept on disk, the live one "
+                         "included (default 3), so that running bots reading an older one "
+                         "are not cut off")
+    keeping.add_argument("--keep-minutes", type=float, default=10.0, metavar="M",
+                         help="and any generation replaced less than M minutes ago (default "
+                         "10: running bots switch to a new generation within seconds)")
 
     parser = argparse.ArgumentParser(
         prog="qabot-index",
@@ -34,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = sub.add_parser(
-        "build", parents=[common], help="index a knowledge-base folder (incremental)",
+        "build", parents=[common, keeping], help="index a knowledge-base folder (incremental)",
         description="Add new files, re-embed changed ones and drop deleted ones. An unchanged "
         "corpus is not re-embedded. The index is replaced atomically.",
     )
@@ -69,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--files", action="store_true", help="list indexed files")
 
     remove = sub.add_parser(
-        "remove", parents=[common], help="remove files (or a folder's files) from the index",
+        "remove", parents=[common, keeping], help="remove files (or a folder's files) from the index",
         description="Remove the passages and FAQ entries of files. PATH is the file's name as "
         "indexed (relative to the knowledge base), a path to it, or a folder. A later build adds "
         "files back if they are still in the knowledge base.",
@@ -97,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
 # --------------------------------------------------------------------------- build
 
 
+def _retention(args: argparse.Namespace):
+    from indexer.writer import Retention
+
+    return Retention(keep=args.keep_generations, minutes=args.keep_minutes)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from indexer.chunking import ChunkSettings
     from indexer.embedding import SentenceTransformerEmbedder
@@ -118,6 +132,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     report = build(
         args.kb_dir, args.index, embedder, chunking=chunking, index_type=args.index_type,
         rebuild=args.rebuild, dry_run=args.dry_run, progress=progress,
+        retention=_retention(args),
     )
     if args.json:
         print(json.dumps(_report_json(report, args.index), indent=2))
@@ -285,7 +300,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         if not matched:
             raise IndexerError(f"not in the index: {path} (see 'qabot-index stats --files')")
         sources += [s for s in matched if s not in sources]
-    n_pass, n_faq, new = remove_sources(args.index, sources)
+    n_pass, n_faq, new = remove_sources(args.index, sources, retention=_retention(args))
     if args.json:
         print(json.dumps({"removed": sources, "passages_removed": n_pass,
                           "faq_removed": n_faq, "generation": new.generation}, indent=2))

@@ -23,7 +23,7 @@ from indexer.loaders import discover, load_file, source_name
 from indexer.manifest import MANIFEST, Manifest, check_model, read_manifest
 from indexer.store import IndexStore
 from indexer.vectors import VectorIndexSpec
-from indexer.writer import IndexWriter
+from indexer.writer import IndexWriter, Retention
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,7 @@ def build(
     dry_run: bool = False,
     progress: bool = False,
     on_plan: Callable[[SyncPlan], None] | None = None,
+    retention: Retention | None = None,
 ) -> SyncReport:
     """Bring the index at ``index_dir`` in line with the folder ``kb_dir``. ``chunking``
     None keeps the index's own chunk settings (the defaults for a new index): only an explicit
@@ -198,6 +199,7 @@ def build(
             fresh=rebuild,
             lock=lock,
             progress=progress,
+            retention=retention,
         ) as writer:
             _apply(plan, paths, writer, embedder, chunking, report, progress)
             if writer.dirty or plan.reindex_vectors or plan.rebuild_reason:
@@ -293,7 +295,8 @@ def _apply(
         report.faq_added += len(faqs)
 
 
-def remove_sources(index_dir: str | Path, sources: list[str]) -> tuple[int, int, Manifest]:
+def remove_sources(index_dir: str | Path, sources: list[str], *,
+                   retention: Retention | None = None) -> tuple[int, int, Manifest]:
     """Remove files from the index (by source name). Returns (passages, FAQ entries) removed."""
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
@@ -305,6 +308,7 @@ def remove_sources(index_dir: str | Path, sources: list[str]) -> tuple[int, int,
         spec=manifest.vector_spec,
         max_tokens=manifest.max_tokens,
         overlap_tokens=manifest.overlap_tokens,
+        retention=retention,
     ) as writer:
         for source in sources:
             n_pass, n_faq = writer.remove_file(source)

@@ -8,7 +8,9 @@ A writer
 5. on ``commit``: builds the BM25 index of all the staged passages (``bm25.py``; about 0.2 s
    per thousand passages), writes and fsyncs the staged files with it, renames the folder to
    the next generation, then atomically replaces ``manifest.json`` — the single commit point,
-6. deletes generations older than the previous one.
+6. deletes superseded generations beyond its ``Retention``: the last ``keep`` generations
+   stay, and so does any generation replaced less than ``minutes`` ago, so that a reader
+   (every replica of the bot follows the manifest) still answering from it is never cut off.
 A crash before step 5's rename of the manifest leaves the previous generation live and intact.
 """
 
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from indexer.bm25 import BM25, BM25_DIR
+from indexer.errors import InvalidSettingError
 from indexer.documents import FaqEntry, Passage
 from indexer.fsutil import fsync_dir, fsync_tree, remove_tree
 from indexer.generations import (
@@ -34,6 +39,20 @@ from indexer.generations import (
 from indexer.manifest import MANIFEST, Manifest, read_manifest, write_manifest_atomic
 from indexer.store import DATABASE, FAQ_FAISS, PASSAGES_FAISS
 from indexer.vectors import VectorIndexSpec
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Which superseded generations a writer keeps: the newest ``keep`` (the live one
+    included), and any replaced less than ``minutes`` ago."""
+
+    keep: int = 3
+    minutes: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.keep < 2 or self.minutes < 0:
+            raise InvalidSettingError(f"keep at least 2 generations (the live one and the one before) "
+                             f"for a non-negative time; got {self.keep} and {self.minutes} min")
 
 
 class IndexWriter:
@@ -56,10 +75,12 @@ class IndexWriter:
         fresh: bool = False,  # start empty instead of from the live generation (full rebuild)
         lock: IndexLock | None = None,
         progress: bool = False,  # a progress bar while the BM25 index is built
+        retention: Retention | None = None,
     ):
         self.index_dir = Path(index_dir)
         self.fresh = fresh
         self.progress = progress
+        self.retention = retention or Retention()
         self.model_name = model_name
         self.dimension = dimension
         self.spec = spec or VectorIndexSpec(dimension=dimension)
@@ -125,16 +146,32 @@ class IndexWriter:
         self._session = Session(self._engine)
 
     def _collect_garbage(self) -> None:
-        """Remove staging folders and generations that are neither live nor the previous one."""
+        """Remove staging folders, crashed writers' uncommitted generations, and superseded
+        generations beyond the retention (a reader that opened one keeps its open files)."""
         live = generation_number(self.previous.generation) if self.previous else -1
+        generations = {}
         for child in self.index_dir.iterdir():
             if child.name.startswith(".staging-") and child.is_dir():
                 remove_tree(child)
             number = generation_number(child.name)
-            if number >= 0 and child.is_dir() and number != live and number != live - 1:
-                # newer than live: a crashed writer's uncommitted generation
-                # older than live-1: superseded; readers that opened it keep their handles
-                remove_tree(child)
+            if number >= 0 and child.is_dir():
+                generations[number] = child
+        kept = sorted((n for n in generations if n <= live), reverse=True)[
+            :self.retention.keep]
+        for number, folder in generations.items():
+            if number > live:  # newer than live: a crashed writer's uncommitted generation
+                remove_tree(folder)
+            elif number not in kept and self._replaced_long_ago(generations, number):
+                remove_tree(folder)
+
+    def _replaced_long_ago(self, generations: dict[int, Path], number: int) -> bool:
+        """Whether the generation after ``number`` was committed over ``minutes`` ago (its
+        database is written last thing before the commit)."""
+        successor = generations.get(number + 1)
+        if successor is None or not (successor / DATABASE).exists():
+            return True
+        age = time.time() - (successor / DATABASE).stat().st_mtime
+        return age > self.retention.minutes * 60
 
     def _discard(self) -> None:
         if self._session is not None:

@@ -221,3 +221,85 @@ def test_missing_folders_are_clear_errors(tmp_path):
     assert not (tmp_path / "index").exists()  # a failed start leaves nothing behind
     with pytest.raises(IndexNotFoundError, match="no index at"):
         IndexStore.open(tmp_path / "index")
+
+
+def test_a_single_query_search_leaves_other_threads_faiss_thread_count_alone():
+    """One-query searches switch FAISS to one OpenMP thread and back; the count is per thread,
+    so searches running at once in other threads keep theirs, and every thread ends as it
+    began."""
+    import threading
+
+    import faiss
+
+    from indexer.vectors import VectorIndexSpec, add, new_index, search
+
+    index = new_index(VectorIndexSpec(dimension=8))
+    rng = np.random.default_rng(0)
+    add(index, np.arange(200), rng.normal(size=(200, 8)).astype(np.float32))
+    before = faiss.omp_get_max_threads()
+    seen: list[int] = []
+    switching = threading.Event()
+
+    def searcher() -> None:
+        for _ in range(300):
+            search(index, rng.normal(size=8).astype(np.float32), 5)
+            switching.set()
+
+    def watcher() -> None:
+        switching.wait(10)
+        for _ in range(300):
+            seen.append(faiss.omp_get_max_threads())
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)] + [
+        threading.Thread(target=watcher)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert set(seen) == {before}
+    assert faiss.omp_get_max_threads() == before
+
+
+def test_superseded_generations_are_kept_by_count_and_by_age(tmp_path):
+    from indexer.writer import Retention
+    from tests.fakes import HashingEmbedder
+
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+
+    def generations() -> list[str]:
+        return sorted(p.name for p in index.iterdir() if p.name.startswith("gen-"))
+
+    build(kb, index, emb, chunking=SMALL)
+    reader = IndexStore.open(index)  # a running bot on generation 1
+    for i in range(4):
+        (kb / "sync.txt").write_text(f"Sync works offline, version {i}.\n", encoding="utf-8")
+        build(kb, index, emb)  # the default: replaced less than 10 minutes ago -> kept
+    assert generations() == [f"gen-{n:06d}" for n in range(1, 6)]
+    assert reader.search(emb.embed(["sync offline"])[0], 1)  # still reads its generation
+    (kb / "sync.txt").write_text("Sync works offline, last version.\n", encoding="utf-8")
+    build(kb, index, emb, retention=Retention(keep=3, minutes=0))
+    assert generations() == ["gen-000004", "gen-000005", "gen-000006"]  # the newest three
+    with pytest.raises(Exception, match="at least 2"):
+        Retention(keep=1)
+
+
+def test_a_running_retriever_follows_a_generation_built_by_another_process(tmp_path):
+    import time
+
+    from qabot.retrieval import Retriever
+    from tests.fakes import HashingEmbedder
+
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    build(kb, index, emb, chunking=SMALL)
+    retriever = Retriever(index, emb, mode="hybrid")
+    assert "catches up later" in retriever.search("sync offline", 1)[0].text
+    first = retriever.generation
+    (kb / "sync.txt").write_text("Sync works offline and merges edits by timestamp.\n",
+                                 encoding="utf-8")
+    build(kb, index, emb)  # as `qabot-index build` in another process would
+    deadline = time.monotonic() + 5
+    while retriever.generation == first:
+        assert time.monotonic() < deadline, "the new generation was not picked up in 5 s"
+        retriever.search("sync offline", 1)
+        time.sleep(0.1)
+    assert "merges edits" in retriever.search("sync offline", 1)[0].text

@@ -6,13 +6,20 @@ without a usable one, built in memory; see ``IndexStore.bm25``), or ``hybrid`` (
 weighted reciprocal rank); with a ``reranker``, the best ``rerank_candidates`` of that ranking
 are reordered by the cross-encoder (``rerank.py``). Every hit is scored by its cosine
 similarity to the query, whichever way it was found, so the reader's retriever fusion means the
-same thing in every mode. FAQ questions: dense. The store opens on first use and ``reload()``
-picks up a newer index generation (after a reindex).
+same thing in every mode. FAQ questions: dense.
+
+The store opens on first use. A newer index generation, committed by this process (``reload()``
+after a reindex) or by another one (``qabot-index build``, another replica's /reindex), is
+followed: at most once every ``WATCH_EVERY`` seconds a search reads the manifest, and when it
+names another generation a background thread opens that one (its vectors and BM25 loaded) and
+swaps it in; searches meanwhile use the old one, which the writer keeps (``keep_generations``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +32,10 @@ from qabot.retrieval.fusion import reciprocal_rank_fusion
 from qabot.retrieval.rerank import RERANK_CANDIDATES, Reranker
 from qabot.retrieval.rerank import rerank as rerank_hits
 
+log = logging.getLogger(__name__)
+
 MODES = ("dense", "bm25", "hybrid")
+WATCH_EVERY = 1.0  # seconds between looks at the manifest for a new generation
 CANDIDATES = 4  # each ranking offers k x this many candidates to the fusion
 # hybrid: BM25's ranks count fully, dense ranks half, with a small RRF constant (BENCHMARKS.md
 # sections 8 and 10: with the trained retriever the validation grid preferred dense 1.5 by 1.4
@@ -51,6 +61,8 @@ class Retriever:
         self._store: IndexStore | None = None
         self._bm25: BM25 | None = None
         self._lock = threading.Lock()
+        self._looked_at = 0.0  # when the manifest was last read (time.monotonic)
+        self._swapping: threading.Thread | None = None
 
     @property
     def embedder(self):
@@ -63,13 +75,57 @@ class Retriever:
 
     @property
     def store(self) -> IndexStore:
+        self._follow_manifest()
         with self._lock:
             if self._store is None:
-                self._manifest()
-                self._store = IndexStore.open(self.index_dir,
-                                              model_name=self.embedder.model_name,
-                                              dimension=self.embedder.dimension)
+                self._store = self._open()
             return self._store
+
+    def _open(self) -> IndexStore:
+        self._manifest()
+        return IndexStore.open(self.index_dir, model_name=self.embedder.model_name,
+                               dimension=self.embedder.dimension)
+
+    @property
+    def generation(self) -> str | None:
+        """The index generation searches read now (None before the first)."""
+        store = self._store
+        return store.manifest.generation if store is not None else None
+
+    def _follow_manifest(self) -> None:
+        """Start swapping in the generation the manifest names, if it is a new one."""
+        now = time.monotonic()
+        if self._store is None or now - self._looked_at < WATCH_EVERY:
+            return
+        self._looked_at = now
+        try:
+            named = read_manifest(self.index_dir).generation
+        except Exception:  # being replaced, or gone: keep serving the open generation
+            return
+        with self._lock:
+            if (named == self.generation
+                    or (self._swapping is not None and self._swapping.is_alive())):
+                return
+            self._swapping = threading.Thread(target=self._swap_in, name="qabot-index-swap",
+                                              daemon=True)
+            self._swapping.start()
+
+    def _swap_in(self) -> None:
+        """Open the manifest's generation, load what searches need, then make it current."""
+        old = self.generation
+        try:
+            fresh = self._open()
+            bm25 = fresh.bm25() if self.mode != "dense" else None
+            fresh.search(np.zeros(self.embedder.dimension, np.float32), k=1)  # loads FAISS
+        except Exception:
+            log.exception("a new index generation was committed but cannot be opened; still "
+                          "answering from %s", old)
+            return
+        with self._lock:
+            stale, self._store, self._bm25 = self._store, fresh, bm25
+        log.info("index generation %s -> %s", old, fresh.manifest.generation)
+        if stale is not None:
+            stale.close()
 
     def _manifest(self):
         if not (self.index_dir / "manifest.json").is_file():
@@ -87,7 +143,7 @@ class Retriever:
             self.reranker.warm_up()
 
     def reload(self) -> None:
-        """Open the index generation the manifest names now (after a rebuild)."""
+        """Open the index generation the manifest names now (after this process rebuilt it)."""
         with self._lock:
             old, self._store, self._bm25 = self._store, None, None
         if old is not None:
@@ -98,11 +154,17 @@ class Retriever:
 
     @property
     def bm25(self) -> BM25:
+        return self._snapshot(lexical=True)[1]
+
+    def _snapshot(self, lexical: bool) -> tuple[IndexStore, BM25 | None]:
+        """The store and its BM25 index, from one generation even while one is swapped in."""
         store = self.store
         with self._lock:
-            if self._bm25 is None:
+            if self._store is not store:  # swapped meanwhile: finish on the one in hand
+                return store, store.bm25() if lexical else None
+            if lexical and self._bm25 is None:
                 self._bm25 = store.bm25()
-            return self._bm25
+            return store, self._bm25
 
     def search(self, text: str, k: int = 5, *, mode: str | None = None,
                vector: np.ndarray | None = None, rerank: bool | None = None) -> list[SearchHit]:
@@ -123,15 +185,16 @@ class Retriever:
             raise InvalidSettingError(f"retrieval mode must be one of {', '.join(MODES)}, "
                                       f"got {mode!r}")
         vector = self.embed(text) if vector is None else vector
+        store, bm25 = self._snapshot(lexical=mode != "dense")
         if mode == "dense":
-            return self.store.search(vector, k)
-        lexical = [i for i, _ in self.bm25.search(text, k * CANDIDATES)]
+            return store.search(vector, k)
+        lexical = [i for i, _ in bm25.search(text, k * CANDIDATES)]
         if mode == "bm25":
-            return self.store.passages(lexical[:k], vector)
-        dense = [h.passage_id for h in self.store.search(vector, k * CANDIDATES)]
+            return store.passages(lexical[:k], vector)
+        dense = [h.passage_id for h in store.search(vector, k * CANDIDATES)]
         fused = reciprocal_rank_fusion([dense, lexical], self.rrf_k,
                                        [self.dense_weight, 1.0])[:k]
-        return self.store.passages([i for i, _ in fused], vector)
+        return store.passages([i for i, _ in fused], vector)
 
     def search_faq(self, text: str, k: int = 1, *, vector: np.ndarray | None = None
                    ) -> list[FaqHit]:
