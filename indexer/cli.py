@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--files", action="store_true", help="list indexed files")
 
     remove = sub.add_parser(
-        "remove", parents=[common, keeping], help="remove files (or a folder's files) from the index",
+        "remove", parents=[common, keeping],
+        help="remove files (or a folder's files) from the index",
         description="Remove the passages and FAQ entries of files. PATH is the file's name as "
         "indexed (relative to the knowledge base), a path to it, or a folder. A later build adds "
         "files back if they are still in the knowledge base.",

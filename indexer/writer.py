@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from indexer.bm25 import BM25, BM25_DIR
-from indexer.errors import InvalidSettingError
 from indexer.documents import FaqEntry, Passage
+from indexer.errors import InvalidSettingError
 from indexer.fsutil import fsync_dir, fsync_tree, remove_tree
 from indexer.generations import (
     FileRecord,
@@ -51,8 +51,9 @@ class Retention:
 
     def __post_init__(self) -> None:
         if self.keep < 2 or self.minutes < 0:
-            raise InvalidSettingError(f"keep at least 2 generations (the live one and the one before) "
-                             f"for a non-negative time; got {self.keep} and {self.minutes} min")
+            raise InvalidSettingError(
+                f"keep at least 2 generations (the live one and the one before) for a "
+                f"non-negative time; got {self.keep} and {self.minutes} min")
 
 
 class IndexWriter:

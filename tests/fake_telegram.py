@@ -106,7 +106,15 @@ class FakeTelegram:
 
     def user_message(self, chat_id: int, text: str, *, user_id: int | None = None,
                      first_name: str = "Ann", chat_type: str = "private", **extra) -> int:
-        """Queue an incoming message; returns its update id."""
+        """Queue an incoming message for getUpdates; returns its update id."""
+        update = self.user_update(chat_id, text, user_id=user_id, first_name=first_name,
+                                  chat_type=chat_type, **extra)
+        return self._queue(update)
+
+    def user_update(self, chat_id: int, text: str, *, user_id: int | None = None,
+                    first_name: str = "Ann", chat_type: str = "private", **extra) -> dict:
+        """An incoming message's update, with its update id, not queued (a test posts it to
+        a webhook itself)."""
         user_id = chat_id if user_id is None else user_id
         message = {"message_id": self._message_id(), "date": int(time.time()),
                    "chat": {"id": chat_id, "type": chat_type, "first_name": first_name},
@@ -115,9 +123,11 @@ class FakeTelegram:
         if text and text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        update_id = self._queue({"message": message})
+        with self._cond:
+            update_id = self._next_update
+            self._next_update += 1
         self.message_of[update_id] = message["message_id"]
-        return update_id
+        return {"update_id": update_id, "message": message}
 
     def edited_message(self, chat_id: int, text: str) -> int:
         message = {"message_id": self._message_id(), "date": int(time.time()),
@@ -171,9 +181,11 @@ class FakeTelegram:
 
     def _queue(self, payload: dict) -> int:
         with self._cond:
-            update_id = self._next_update
-            self._next_update += 1
-            self._updates.append({"update_id": update_id, **payload})
+            if "update_id" not in payload:
+                payload = {"update_id": self._next_update, **payload}
+                self._next_update += 1
+            update_id = payload["update_id"]
+            self._updates.append(payload)
             self.queued_at[update_id] = time.monotonic()
             self._cond.notify_all()
             return update_id

@@ -4,69 +4,19 @@ unacknowledged updates again, as Telegram does."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import EXAMPLE_KB
 from tests.fake_telegram import FakeTelegram
+from tests.telegram_harness import BotProcess, outcome
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 TURNS = ["hello", "Can I pay with PayPal?", "How long are deleted notes kept in the trash?",
          "what's the weather like?", "Can I get a refund on an annual plan?", "thanks!"]
-
-
-class BotProcess:
-    """`qabot telegram` in a subprocess, its log appended to one file across restarts."""
-
-    def __init__(self, tmp_path: Path, fake: FakeTelegram, *extra: str, lease: float = 2.0):
-        self.log = tmp_path / "bot.log"
-        self.args = [sys.executable, "-m", "qabot.cli", "telegram",
-                     "--index", str(tmp_path / "index"),
-                     "--db", f"sqlite:///{tmp_path / 'history.sqlite'}", *extra]
-        self.env = {**os.environ, "QABOT_TELEGRAM_TOKEN": fake.token,
-                    "QABOT_TELEGRAM_BASE_URL": fake.base_url, "HF_HUB_OFFLINE": "1",
-                    "TRANSFORMERS_OFFLINE": "1", "QABOT_TELEGRAM_LEASE_SECONDS": str(lease)}
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 120.0) -> None:
-        starts = self.log.read_text().count("Application started") if self.log.exists() else 0
-        with self.log.open("a") as out:
-            self.process = subprocess.Popen(self.args, env=self.env, stdout=out,
-                                            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while self.log.read_text().count("Application started") <= starts:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the bot did not start"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(60)
-
-
-def outcome(fake: FakeTelegram, asked: dict[int, list[int]]) -> dict:
-    """Per chat: which of its messages got replies, in what order, and how many twice."""
-    lost, disordered, duplicates = [], [], 0
-    for chat, messages in asked.items():
-        answered = [s.reply_to for s in fake.messages_to(chat) if s.reply_to is not None]
-        duplicates += len(answered) - len(set(answered))
-        first = list(dict.fromkeys(answered))
-        lost += [m for m in messages if m not in first]
-        if first != [m for m in messages if m in first]:
-            disordered.append(chat)
-    return {"lost": lost, "disordered": disordered, "duplicates": duplicates}
 
 
 def test_sigkill_at_random_moments_loses_no_message_and_keeps_each_chat_in_order(

@@ -158,6 +158,11 @@ class ChatEngine:
         """Read the newest committed index generation (after a reindex)."""
         self.retriever.reload()
 
+    def follow_index(self) -> None:
+        """Switch to a generation another process committed, if there is one (in the
+        background; cheap when there is none)."""
+        self.retriever.refresh()
+
     # ---------------------------------------------------------------- the cascade
 
     def respond(self, conversation_id: int, text: str, *, update_key: str | None = None

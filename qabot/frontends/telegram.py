@@ -344,14 +344,30 @@ async def serve(application: Application, stop: asyncio.Event, *,
             log.info("Application started (%s, worker %s)",
                      "webhook" if webhook else "long polling", dispatcher.owner)
             answering = asyncio.create_task(dispatcher.run(stop))
+            following = asyncio.create_task(_follow_index(state.engine, stop))
             if ready is not None:
                 ready.set()
             await stop.wait()
             await application.updater.stop()  # polling: acknowledges what was recorded
             await answering
+            await following
             log.info("Application stopped")
     finally:
         db.close()
+
+
+async def _follow_index(engine: ChatEngine, stop: asyncio.Event, every: float = 1.0) -> None:
+    """Pick up index generations other processes commit (an outside `qabot-index build`,
+    another replica's /reindex) even while nobody asks anything."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(engine.follow_index)
+        except Exception:
+            log.exception("could not check the index for a new generation")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            pass
 
 
 def run(engine: ChatEngine, settings: Settings, *, webhook_url: str | None = None,

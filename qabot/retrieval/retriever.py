@@ -92,6 +92,11 @@ class Retriever:
         store = self._store
         return store.manifest.generation if store is not None else None
 
+    def refresh(self) -> None:
+        """Look for a newer index generation now (a front end calls this while idle, so that
+        a bot nobody asks still switches); searches look by themselves."""
+        self._follow_manifest()
+
     def _follow_manifest(self) -> None:
         """Start swapping in the generation the manifest names, if it is a new one."""
         now = time.monotonic()
