@@ -242,6 +242,9 @@ def _settings_change(
     return None, index_type
 
 
+BATCH_TEXTS = 2048  # texts embedded and written per batch: memory stays flat as corpora grow
+
+
 def _apply(
     plan: SyncPlan,
     paths: dict[str, Path],
@@ -251,6 +254,8 @@ def _apply(
     report: SyncReport,
     progress: bool,
 ) -> None:
+    """Remove deleted files, then read, chunk, embed and stage added and changed files a
+    batch at a time (``BATCH_TEXTS``): only one batch's texts and vectors are held at once."""
     from tqdm.auto import tqdm
 
     for source in plan.removed:
@@ -258,28 +263,40 @@ def _apply(
         report.passages_removed += n_pass
         report.faq_removed += n_faq
 
-    loaded: list[tuple[str, list[Passage], list[FaqEntry]]] = []
     todo = list(plan.added) + list(plan.updated)
-    for source in tqdm(todo, desc="Reading", unit="file", disable=not progress or not todo):
-        try:
-            result = load_file(paths[source], source)
-            passages = chunk_documents(result.documents, embedder.token_spans, chunking)
-            if not passages and not result.faqs:
-                raise LoadError(source, "no indexable text")
-        except LoadError as exc:
-            report.failures.append(FileFailure(source, exc.reason))
-            continue
-        report.warnings += [f"{source}: {w}" for w in result.warnings]
-        loaded.append((source, passages, list(result.faqs)))
+    batch: list[tuple[str, list[Passage], list[FaqEntry]]] = []
+    with tqdm(total=len(todo), desc="Indexing", unit="file",
+              disable=not progress or not todo) as bar:
+        for source in todo:
+            try:
+                result = load_file(paths[source], source)
+                passages = chunk_documents(result.documents, embedder.token_spans, chunking)
+                if not passages and not result.faqs:
+                    raise LoadError(source, "no indexable text")
+            except LoadError as exc:
+                report.failures.append(FileFailure(source, exc.reason))
+                bar.update(1)
+                continue
+            report.warnings += [f"{source}: {w}" for w in result.warnings]
+            batch.append((source, passages, list(result.faqs)))
+            if sum(len(ps) + len(fs) for _, ps, fs in batch) >= BATCH_TEXTS:
+                _stage(batch, plan, writer, embedder, report)
+                bar.update(len(batch))
+                batch = []
+        if batch:
+            _stage(batch, plan, writer, embedder, report)
+            bar.update(len(batch))
 
-    texts = [p.embedding_text for _, ps, _ in loaded for p in ps]
-    texts += [f.question for _, _, fs in loaded for f in fs]
-    vectors = embedder.embed(texts, progress=progress)
-    report.embedded = len(texts)
 
-    n_passages = sum(len(ps) for _, ps, _ in loaded)
-    p_at, f_at = 0, n_passages
-    for source, passages, faqs in loaded:
+def _stage(batch: list[tuple[str, list[Passage], list[FaqEntry]]], plan: SyncPlan,
+           writer: IndexWriter, embedder: Embedder, report: SyncReport) -> None:
+    """Embed one batch of files' passages and FAQ questions and stage them, file by file."""
+    texts = [p.embedding_text for _, ps, _ in batch for p in ps]
+    texts += [f.question for _, _, fs in batch for f in fs]
+    vectors = embedder.embed(texts)
+    report.embedded += len(texts)
+    p_at, f_at = 0, sum(len(ps) for _, ps, _ in batch)
+    for source, passages, faqs in batch:
         n_pass, n_faq = writer.add_file(
             plan.records[source],
             passages,

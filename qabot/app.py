@@ -78,6 +78,12 @@ def _warn_if_general_encoder(model_name: str, settings: Settings) -> None:
             "--index %s --rebuild'", settings.index_dir, BASE_MODEL_NAME, settings.index_dir)
 
 
+def update_inbox(engine: ChatEngine, channel: str):
+    """The journal of ``channel``'s updates in the engine's history database (``Inbox``: a
+    front end records updates there before acknowledging them, and answers them from it)."""
+    return engine.history.inbox(channel)
+
+
 def reindex(engine: ChatEngine, settings: Settings) -> str:
     """Sync the index with the knowledge-base folder (an atomic generation swap, with the
     index's own embedding model), then make the engine read the new generation; returns a

@@ -75,6 +75,9 @@ class FakeTelegram:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out as two writes: without TCP_NODELAY, Nagle's algorithm
+            # holds the body until the client's delayed ACK (40 ms on every call)
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 fake._handle(self)

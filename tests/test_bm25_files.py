@@ -16,6 +16,7 @@ from indexer.lexical import passage_text
 from indexer.manifest import read_manifest
 from indexer.store import IndexStore
 from indexer.sync import build
+from indexer.writer import Retention
 from qabot.retrieval import Retriever
 
 QUERIES = ["When can annual payments be refunded?", "how many notes stay offline on android",
@@ -114,9 +115,9 @@ def test_each_generation_has_its_own_files_and_cleanup_removes_them(tmp_path, fa
     old_ids = np.load(first / IDS)
     assert BM25.load(first, old_ids).search("kangaroo", 5) == []  # the old one does not
     (kb / "a.md").unlink()
-    build(kb, index, fake_embedder)
+    build(kb, index, fake_embedder, retention=Retention(keep=2, minutes=0))
     third = bm25_dir(index)
-    assert not first.parent.exists()  # older than the previous generation: removed, bm25 too
+    assert not first.parent.exists()  # beyond the retention: removed, bm25 too
     assert second.is_dir() and third.is_dir()
     with IndexStore.open(index) as store:
         assert np.array_equal(np.load(third / IDS), store.passage_ids())

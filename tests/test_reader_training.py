@@ -103,8 +103,9 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     assert (model_dir / "model.safetensors").is_file()
     assert json.loads((model_dir / "reader_config.json").read_text())["max_length"] == 64
 
-    # resume from the step-4 checkpoint of the same run: the result is bit-identical
-    shutil.copytree(tmp_path / "a" / "checkpoint", tmp_path / "b" / "checkpoint")
+    # resume from the step-4 checkpoint of the same run, killed while swapping it in (only
+    # checkpoint.tmp is there): the result is bit-identical
+    shutil.copytree(tmp_path / "a" / "checkpoint", tmp_path / "b" / "checkpoint.tmp")
     resumed = train_reader(config(tmp_path / "b", max_steps=6), resume=True, progress=False)
     assert resumed["resumed_at"] == 4 and resumed["steps"] == 6
     a = load_file(model_dir / "model.safetensors")
@@ -143,3 +144,25 @@ def test_validation_articles_choose_the_threshold_the_model_then_uses(tmp_path):
         round(summary["validation"]["best_f1_thresh"], 4)
     again = evaluate_reader(reader, val_file)
     assert again["best_f1_thresh"] == pytest.approx(stored, abs=1e-4)
+
+
+def test_a_kill_while_a_checkpoint_is_swapped_in_loses_no_checkpoint(tmp_path):
+    from qabot.errors import QabotError
+    from qabot.training.reader_training import recover_checkpoint
+
+    def checkpoint(name: str, step: int, complete: bool = True) -> None:
+        (tmp_path / name).mkdir()
+        if complete:  # the trainer state is the last file written
+            (tmp_path / name / "trainer_state.pt").write_text(str(step))
+
+    with pytest.raises(QabotError, match="no checkpoint"):
+        recover_checkpoint(tmp_path)  # --resume with nothing to resume: said, not restarted
+    checkpoint("checkpoint.old", 200)
+    checkpoint("checkpoint.tmp", 400)  # killed between the two renames
+    found = recover_checkpoint(tmp_path)
+    assert (found / "trainer_state.pt").read_text() == "400"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+    shutil.rmtree(found)
+    checkpoint("checkpoint.old", 200)
+    checkpoint("checkpoint.tmp", 400, complete=False)  # killed while writing the new one
+    assert (recover_checkpoint(tmp_path) / "trainer_state.pt").read_text() == "200"

@@ -31,6 +31,7 @@ from telegram.ext import (
 )
 
 from qabot.app import reindex as reindex_service
+from qabot.app import update_inbox
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 from qabot.errors import QabotError
@@ -329,7 +330,7 @@ async def serve(application: Application, stop: asyncio.Event, *,
     arguments of PTB's ``start_webhook``) into the inbox and answer them until ``stop`` is set;
     then stop taking updates and let the ones in hand finish."""
     state: BotState = application.bot_data["qabot"]
-    db = InboxDb(state.engine.history.inbox(CHANNEL))
+    db = InboxDb(update_inbox(state.engine, CHANNEL))
     settings = state.settings
     dispatcher = Dispatcher(application, db, capacity=settings.telegram_workers,
                             lease=settings.telegram_lease_seconds)

@@ -30,15 +30,21 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from telegram import Update
 from telegram.ext import Application
 
-from qabot.history.inbox import Claimed, Inbox
+# the inbox (``qabot.history.inbox.Inbox``) and what it hands out (``Claimed``) come from the
+# composition root (``app.update_inbox``): front ends do not import the history package
+Inbox = Claimed = Any
 
 log = logging.getLogger("qabot.telegram")
 
-MAX_ATTEMPTS = 3  # an update whose answering killed or failed its worker this often is dropped
+# an update whose answering died with its worker this often is given up (logged, "failed"): a
+# message that crashes the process would otherwise crash it at every restart; ten deaths in a
+# row while answering the same update are not bad luck (every update in hand counts one)
+MAX_ATTEMPTS = 10
 KEEP_DONE = timedelta(days=2)  # Telegram re-delivers an unacknowledged update for 24 h at most
 PURGE_EVERY = 3600.0  # seconds
 
@@ -57,18 +63,24 @@ def worker_name() -> str:
 
 
 class InboxDb:
-    """The inbox on its own thread pool: its short writes never wait behind model work."""
+    """The inbox on its own threads: its short writes never wait behind model work, and marking
+    an update done (the end of the duplicate window) never waits behind recording new ones."""
+
+    URGENT = ("finish", "renew")
 
     def __init__(self, inbox: Inbox):
         self.inbox = inbox
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qabot-inbox")
+        self.urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qabot-inbox-done")
 
     async def __call__(self, method: str, *args):
         call = partial(getattr(self.inbox, method), *args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        pool = self.urgent if method in self.URGENT else self.executor
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        self.urgent.shutdown(wait=True)
 
 
 class InboxQueue(asyncio.Queue):
@@ -139,6 +151,10 @@ class Dispatcher:
             free = self.capacity - len(self.held)
             claimed = await self._claim(free) if free > 0 else []
             for update in claimed:
+                if update.id in self.held:  # its lease lapsed while we answer it: keep one
+                    log.warning("the lease of update %s lapsed while it was being answered "
+                                "(a slow renewal); it is renewed now", update.update_id)
+                    continue
                 self.held[update.id] = update
                 task = asyncio.create_task(self._answer(update))
                 self._tasks.add(task)

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qabot.errors import QabotError
 from qabot.reader.windows import (
     WindowSettings,
 )
@@ -101,7 +102,9 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     total_steps = min(math.ceil(steps_per_epoch * cfg.epochs), cfg.max_steps or 2**62)
 
     # 4. model (resumed from the checkpoint, or the base model; a fresh span head on an encoder)
-    model = _load_model(str(ckpt) if resume and ckpt.is_dir() else base, cfg, device)
+    if resume:
+        ckpt = recover_checkpoint(out)
+    model = _load_model(str(ckpt) if resume else base, cfg, device)
 
     # 5. optimiser and schedule (and their state when resuming)
     optimizer, scheduler = _optimizer(model, cfg, total_steps)
@@ -188,12 +191,30 @@ def _optimizer(model, cfg: ReaderTrainConfig, total_steps: int):
     return optimizer, scheduler
 
 
+def recover_checkpoint(out: Path) -> Path:
+    """The checkpoint to resume from. A kill while a checkpoint was being swapped in left
+    ``checkpoint.tmp`` (complete once its trainer state is written, the last file) and
+    ``checkpoint.old``: the newest complete one becomes ``checkpoint`` again. No checkpoint at
+    all is an error, not a silent restart from step 0."""
+    ckpt, tmp, old = (out / name for name in ("checkpoint", "checkpoint.tmp", "checkpoint.old"))
+    if not (ckpt / "trainer_state.pt").is_file():
+        for candidate in (tmp, old):
+            if (candidate / "trainer_state.pt").is_file():
+                shutil.rmtree(ckpt, ignore_errors=True)
+                candidate.rename(ckpt)
+                break
+    if not (ckpt / "trainer_state.pt").is_file():
+        raise QabotError(f"--resume: no checkpoint in {out} (a run writes one every "
+                            "checkpoint_every steps); run without --resume to start over")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    return ckpt
+
+
 def _resume(ckpt: Path, optimizer, scheduler, device) -> int:
     """Load the optimiser, schedule and RNG state of the checkpoint; the step it was at."""
     import torch
 
-    if not (ckpt / "trainer_state.pt").is_file():
-        return 0
     # tensors, numbers and containers only: nothing in a checkpoint runs code when loaded
     state = torch.load(ckpt / "trainer_state.pt", weights_only=True, map_location=device)
     optimizer.load_state_dict(state["optimizer"])
