@@ -152,7 +152,7 @@ def main() -> None:
         print(json.dumps(child_model()))
         return
 
-    started = time.time()
+    started = time.perf_counter()
     from _common import load_squad
 
     from indexer.embedding import SentenceTransformerEmbedder

@@ -195,7 +195,7 @@ def main() -> int:
     parser.add_argument("--lives", type=int, default=10)
     parser.add_argument("--seed", type=int, default=16)
     args = parser.parse_args()
-    started = time.time()
+    started = time.perf_counter()
 
     from indexer.embedding import SentenceTransformerEmbedder
     from indexer.sync import build

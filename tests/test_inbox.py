@@ -144,3 +144,62 @@ def test_a_missing_service_fails_under_ci_and_skips_elsewhere(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="no server"):
         skip_unless_ci("no server")
+
+
+def test_the_dispatcher_answers_each_chat_in_order_and_gives_up_on_a_poison_update(tmp_path):
+    """The Telegram dispatcher over a real inbox, with a stand-in for PTB's Application."""
+    import asyncio
+    import json
+
+    from sqlalchemy import update
+
+    from qabot.app import update_inbox
+    from qabot.frontends.telegram_inbox import MAX_ATTEMPTS, Dispatcher, InboxDb
+    from qabot.history.models import InboxUpdate
+
+    history = History.open(f"sqlite:///{tmp_path / 'h.sqlite'}")
+    inbox = history.inbox("telegram")
+
+    def message(update_id: int, chat: int) -> str:
+        return json.dumps({"update_id": update_id, "message": {
+            "message_id": update_id, "date": 0, "text": f"m{update_id}",
+            "chat": {"id": chat, "type": "private"}}})
+
+    for update_id, chat in ((1, 10), (2, 20), (3, 10), (4, 10), (5, 30)):
+        inbox.record(update_id, str(chat), message(update_id, chat))
+    with history.engine.begin() as c:  # update 5 died with its worker MAX_ATTEMPTS times
+        c.execute(update(InboxUpdate).where(InboxUpdate.update_id == 5)
+                  .values(attempts=MAX_ATTEMPTS))
+    handled: list[int] = []
+
+    class Application:
+        bot = None
+
+        async def process_update(self, update) -> None:
+            await asyncio.sleep(0.01 if update.update_id == 1 else 0)  # chat 10's first is slow
+            handled.append(update.update_id)
+
+    async def main() -> None:
+        class Engine:
+            pass
+
+        engine = Engine()
+        engine.history = history
+        db = InboxDb(update_inbox(engine, "telegram"))
+        dispatcher = Dispatcher(Application(), db, capacity=8, lease=30, idle=0.05)
+        stop = asyncio.Event()
+        running = asyncio.create_task(dispatcher.run(stop))
+        for _ in range(200):
+            if inbox.counts().pending == 0:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await running
+        db.close()
+
+    asyncio.run(main())
+    assert sorted(handled) == [1, 2, 3, 4]  # the poison update was not handled again
+    assert [u for u in handled if u in (1, 3, 4)] == [1, 3, 4]  # chat 10 in order
+    counts = inbox.counts()
+    assert (counts.pending, counts.done, counts.failed) == (0, 4, 1)
+    history.close()
