@@ -81,7 +81,7 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     hf_logging.set_verbosity_error()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint"
+    ckpt = recover_checkpoint(out) if resume else out / "checkpoint"  # before any slow work
 
     # 1. seed everything
     _seed(cfg.seed)
@@ -102,8 +102,6 @@ def train_reader(cfg: ReaderTrainConfig, *, resume: bool = False, progress: bool
     total_steps = min(math.ceil(steps_per_epoch * cfg.epochs), cfg.max_steps or 2**62)
 
     # 4. model (resumed from the checkpoint, or the base model; a fresh span head on an encoder)
-    if resume:
-        ckpt = recover_checkpoint(out)
     model = _load_model(str(ckpt) if resume else base, cfg, device)
 
     # 5. optimiser and schedule (and their state when resuming)
