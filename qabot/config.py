@@ -59,6 +59,10 @@ class Settings:
     # how long a worker holds an update it answers (renewed meanwhile): a process that died
     # leaves its updates to another worker, or to itself restarted, after this many seconds
     telegram_lease_seconds: float = 10.0
+    # web (qabot web)
+    web_rate_limit: int = 60  # API requests per minute per client
+    web_max_body_bytes: int = 16_384
+    web_cors_origins: tuple[str, ...] = ()  # origins (https://help.example.com) the widget runs on
 
 
 _CHECKS = {
@@ -69,6 +73,10 @@ _CHECKS = {
     "retention_days": (lambda v: v >= 1, "a positive number of days"),
     "telegram_workers": (lambda v: 1 <= v <= 1000, "an integer from 1 to 1000"),
     "telegram_lease_seconds": (lambda v: 1.0 <= v <= 3600.0, "seconds from 1 to 3600"),
+    "web_rate_limit": (lambda v: 1 <= v <= 100_000, "requests per minute from 1 to 100000"),
+    "web_max_body_bytes": (lambda v: 256 <= v <= 10_000_000, "bytes from 256 to 10000000"),
+    "web_cors_origins": (lambda v: all(o == "*" or o.startswith(("http://", "https://"))
+                                       for o in v), "origins such as https://help.example.com"),
     "answer_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "faq_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "intent_threshold": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
@@ -152,10 +160,14 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
     if optional and (raw is None or (isinstance(raw, str) and raw.strip() in ("", "none"))):
         return None
     try:
-        if "tuple[int" in kind:
+        if kind.startswith("tuple["):
             items = raw if isinstance(raw, list) else [p for p in str(raw).replace(";", ",")
                                                          .split(",") if p.strip()]
-            return tuple(_int(item) for item in items)
+            if "tuple[int" in kind:
+                return tuple(_int(item) for item in items)
+            if not all(isinstance(item, str) for item in items):
+                raise TypeError
+            return tuple(item.strip() for item in items)
         if kind.startswith("Path"):
             if not isinstance(raw, str | Path):
                 raise TypeError
@@ -170,7 +182,8 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
             raise TypeError
         return raw
     except (TypeError, ValueError):
-        expected = kind.replace(" | None", "").replace("tuple[int, ...]", "a list of integers")
+        expected = (kind.replace(" | None", "").replace("tuple[int, ...]", "a list of integers")
+                    .replace("tuple[str, ...]", "a list of strings"))
         raise InvalidSettingError(f"{origin}: expected {expected}, got {raw!r}") from None
 
 

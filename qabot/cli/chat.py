@@ -1,4 +1,4 @@
-"""`qabot chat`, `qabot ask`, `qabot telegram`, `qabot health`: running the bot."""
+"""`qabot chat`, `qabot ask`, `qabot telegram`, `qabot web`, `qabot health`: running the bot."""
 
 from __future__ import annotations
 
@@ -39,6 +39,16 @@ def add_parsers(sub, common) -> None:
         "required, the same on every replica; posts without it are refused "
         "(default: $QABOT_TELEGRAM_WEBHOOK_SECRET)")
 
+    wb = sub.add_parser(
+        "web", parents=[common], help="serve the bot's HTTP API",
+        description="Serve POST /api/v1/chat and /api/v1/feedback (OpenAPI schema at "
+        "/api/v1/openapi.json) over the same engine and history as the other front ends. "
+        "Limits: web_rate_limit requests per minute per client, web_max_body_bytes per "
+        "request, CORS for web_cors_origins only.")
+    wb.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every one)")
+    wb.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
     he = sub.add_parser("health", parents=[common],
                         help="check that the bot can start: settings, index, models, database",
                         description="Exit 0 and print 'ok' when the settings are valid, the "
@@ -48,6 +58,7 @@ def add_parsers(sub, common) -> None:
     for parser in (ch, ak):
         parser.set_defaults(func=cmd_chat)
     tg.set_defaults(func=cmd_telegram)
+    wb.set_defaults(func=cmd_web)
     he.set_defaults(func=cmd_health)
 
 
@@ -70,6 +81,21 @@ def cmd_health(args: argparse.Namespace) -> int:
     print(json.dumps(report) if args.json else
           f"ok: index {report['index']} ({report['passages']} passages), "
           f"{report['intents']} intents, {report['conversations']} conversations")
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import logging
+
+    from qabot.app import build_engine
+    from qabot.frontends import web
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        level=logging.INFO)
+    settings = settings_from(args)
+    print("loading models ...", file=sys.stderr)
+    engine = build_engine(settings, warm=True)
+    web.serve(engine, settings, host=args.host, port=args.port)
     return 0
 
 

@@ -1,0 +1,159 @@
+"""The web channel's HTTP API against the real FastAPI app and the fake-model engine."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from qabot.frontends.web import RateLimiter, build_app
+
+QUESTION = "When can annual payments be refunded?"
+
+
+@pytest.fixture
+def web(make_engine):
+    engine = make_engine()
+
+    def client(**settings) -> TestClient:
+        engine.settings = replace(engine.settings, **settings)
+        return TestClient(build_app(engine, engine.settings))
+
+    client.engine = engine
+    return client
+
+
+def test_chat_answers_with_its_source_and_continues_the_conversation(web):
+    api = web()
+    first = api.post("/api/v1/chat", json={"user": "u-1", "text": QUESTION})
+    assert first.status_code == 200
+    body = first.json()
+    reply = body["reply"]
+    assert reply["kind"] == "answer" and reply["text"].startswith("30 days")
+    source = reply["sources"][0]
+    assert source["title"] and source["location"].startswith("refunds.md")
+    start, end = source["highlight"]
+    assert source["snippet"][start:end] == reply["answer"]
+    assert "candidate" not in reply  # a withheld answer is never sent to users
+    again = api.post("/api/v1/chat", json={"user": "u-1", "text": "thanks!",
+                                           "conversation_id": body["conversation_id"]})
+    assert again.json()["conversation_id"] == body["conversation_id"]
+    other = api.post("/api/v1/chat", json={"user": "u-2", "text": "hello"})
+    assert other.json()["conversation_id"] != body["conversation_id"]
+
+
+def test_feedback_is_stored_only_for_the_users_own_reply(web):
+    api = web()
+    reply = api.post("/api/v1/chat", json={"user": "u-1", "text": QUESTION}).json()["reply"]
+    ok = api.post("/api/v1/feedback", json={"user": "u-1", "message_id": reply["message_id"],
+                                            "helpful": True})
+    assert ok.status_code == 200 and ok.json() == {"ok": True}
+    for body in ({"user": "u-2", "message_id": reply["message_id"], "helpful": False},
+                 {"user": "u-1", "message_id": reply["user_message_id"], "helpful": False},
+                 {"user": "u-1", "message_id": 99999, "helpful": False}):
+        refused = api.post("/api/v1/feedback", json=body)
+        assert refused.status_code == 404 and "error" in refused.json()
+    stats = web.engine.stats()
+    assert (stats.feedback_up, stats.feedback_down) == (1, 0)
+
+
+def test_bad_requests_get_a_json_error_and_store_nothing(web):
+    api = web()
+    mine = api.post("/api/v1/chat", json={"user": "u-1", "text": "hello"}).json()
+    before = web.engine.stats().messages_in
+    cases = [
+        (b"{not json", 422),
+        (b'{"user": "u-1"}', 422),  # no text
+        (b'{"user": "u 1", "text": "hi"}', 422),  # not a user id
+        (json.dumps({"user": "u-1", "text": "x" * 4001}).encode(), 422),
+        (b'{"user": "u-1", "text": ""}', 422),
+        (json.dumps({"user": "u-2", "text": "hi",
+                     "conversation_id": mine["conversation_id"]}).encode(), 404),  # not theirs
+    ]
+    for raw, status in cases:
+        response = api.post("/api/v1/chat", content=raw,
+                            headers={"Content-Type": "application/json"})
+        assert response.status_code == status, (raw[:40], response.text)
+        assert "error" in response.json()
+    problems = api.post("/api/v1/chat", json={"user": "u-1"}).json()["problems"]
+    assert [p["field"] for p in problems] == ["text"]
+    assert web.engine.stats().messages_in == before
+
+
+def test_body_size_rate_limit_and_cors(web):
+    api = web(web_max_body_bytes=512, web_rate_limit=2,
+              web_cors_origins=("https://help.example.com",))
+    big = api.post("/api/v1/chat", json={"user": "u-1", "text": "y" * 600})
+    assert big.status_code == 413 and "512" in big.json()["error"]
+    allowed = api.post("/api/v1/chat", json={"user": "u-1", "text": "hello"},
+                       headers={"Origin": "https://help.example.com"})
+    assert allowed.headers["access-control-allow-origin"] == "https://help.example.com"
+    foreign = api.post("/api/v1/chat", json={"user": "u-1", "text": "hello"},
+                       headers={"Origin": "https://evil.example.net"})
+    assert "access-control-allow-origin" not in foreign.headers
+    limited = api.post("/api/v1/chat", json={"user": "u-1", "text": "hello"})
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert api.get("/api/v1/openapi.json").status_code == 200  # reading is not limited
+
+
+def test_the_openapi_schema_describes_both_routes(web):
+    schema = web().get("/api/v1/openapi.json").json()
+    assert {"/api/v1/chat", "/api/v1/feedback"} <= set(schema["paths"])
+    chat = schema["components"]["schemas"]["ChatRequest"]
+    assert set(chat["required"]) == {"user", "text"}
+
+
+def test_the_rate_limiter_slides_over_a_minute():
+    limiter = RateLimiter(per_minute=2)
+    assert limiter.retry_after("a", now=0.0) == 0
+    assert limiter.retry_after("a", now=10.0) == 0
+    assert limiter.retry_after("a", now=20.0) == pytest.approx(40.0)
+    assert limiter.retry_after("b", now=20.0) == 0  # per client
+    assert limiter.retry_after("a", now=60.5) == 0  # the first has left the window
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_qabot_web_answers_over_http_and_stops_cleanly(tmp_path, minilm):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from indexer.sync import build
+    from tests.conftest import EXAMPLE_KB
+
+    build(EXAMPLE_KB, tmp_path / "index", minilm)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qabot.cli", "web", "--port", str(port),
+         "--index", str(tmp_path / "index"), "--db", f"sqlite:///{tmp_path / 'h.sqlite'}"],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/chat", headers={"Content-Type": "application/json"},
+            data=json.dumps({"user": "web-1", "text": "Can I pay with PayPal?"}).encode())
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.5)
+        assert body["reply"]["kind"] in ("answer", "faq") and "PayPal" in body["reply"]["text"]
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
