@@ -157,3 +157,21 @@ def test_qabot_web_answers_over_http_and_stops_cleanly(tmp_path, minilm):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, output
+
+
+def test_the_demo_page_serves_the_widget_and_handoff_reaches_the_history(web):
+    api = web()
+    page = api.get("/")
+    assert page.status_code == 200 and '<script src="/widget.js"' in page.text
+    widget = api.get("/widget.js")
+    assert widget.headers["content-type"].startswith("text/javascript")
+    assert len(widget.content) < 12_000 and "localStorage" in widget.text
+    assert "innerHTML" not in widget.text  # texts are inserted as text, never as HTML
+    handed = api.post("/api/v1/handoff", json={"user": "u-9", "conversation_id": None})
+    assert handed.status_code == 200 and "person" in handed.json()["text"]
+    conversation = handed.json()["conversation_id"]
+    assert web.engine.history.conversation(conversation).status == "handed_off"
+    silent = api.post("/api/v1/chat", json={"user": "u-9", "text": "hello?"}).json()
+    assert silent["reply"]["kind"] == "handed_off"  # the bot stays quiet for the person
+    assert api.post("/api/v1/handoff", json={"user": "u-8", "conversation_id": conversation}
+                    ).status_code == 404

@@ -17,11 +17,12 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import partial
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from qabot.config import Settings
@@ -29,6 +30,8 @@ from qabot.dialogue.engine import ChatEngine
 from qabot.dialogue.replies import Reply
 
 CHANNEL = "web"
+STATIC = Path(__file__).with_name("static")
+HANDED_OFF = "I've asked a person from our support team to take over. They'll reply here."
 API = "/api/v1"
 USER_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 
@@ -45,6 +48,11 @@ class FeedbackRequest(BaseModel):
     user: str = Field(pattern=USER_PATTERN, description="the user who got the reply")
     message_id: int = Field(description="the reply's message_id")
     helpful: bool
+
+
+class HandoffRequest(BaseModel):
+    user: str = Field(pattern=USER_PATTERN)
+    conversation_id: int | None = None
 
 
 class ChatResponse(BaseModel):
@@ -151,6 +159,29 @@ def build_app(engine: ChatEngine, settings: Settings, *,
             return _error(404, f"no reply {body.message_id} of this user")
         await run(engine.feedback, body.message_id, body.helpful)
         return {"ok": True}
+
+    @app.post(f"{API}/handoff", responses={404: {"description": "no such conversation"}})
+    async def handoff(body: HandoffRequest):
+        """Hand the user's conversation to a person (operators see it in /admin)."""
+        conversation = await run(engine.start, CHANNEL, body.user)
+        if body.conversation_id is not None and body.conversation_id != conversation:
+            if await run(engine.owner_of_conversation, body.conversation_id) != (CHANNEL,
+                                                                                  body.user):
+                return _error(404, f"no conversation {body.conversation_id} of this user")
+            conversation = body.conversation_id
+        await run(engine.hand_off, conversation, "web: asked for a person")
+        return {"conversation_id": conversation, "text": HANDED_OFF}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def demo():
+        """A demo help-centre page with the widget."""
+        return HTMLResponse((STATIC / "demo.html").read_text(encoding="utf-8"))
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget():
+        """The embeddable chat widget (plain JavaScript)."""
+        return Response((STATIC / "widget.js").read_bytes(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=300"})
 
     return app
 

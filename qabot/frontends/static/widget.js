@@ -1,0 +1,156 @@
+/* qabot chat widget: include with one tag, <script src="https://bot.example.com/widget.js" defer></script>.
+   Plain JavaScript, no build step. The conversation is kept in localStorage across page loads;
+   every text is inserted as text, never as HTML. */
+(function () {
+  "use strict";
+  var me = document.currentScript;
+  var base = me && me.src ? new URL(me.src).origin : window.location.origin;
+  var KEY = "qabot-chat-v1";
+  var state = load();
+
+  function load() {
+    try {
+      var saved = JSON.parse(window.localStorage.getItem(KEY) || "null");
+      if (saved && saved.user) return saved;
+    } catch (e) { /* private mode or bad data: start afresh */ }
+    var id = "web-" + Math.random().toString(36).slice(2) + Date.now().toString(36);
+    return { user: id, conversation: null, messages: [], open: false };
+  }
+  function save() {
+    try { window.localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* full */ }
+  }
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  var css = ".qb-bubble{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;" +
+    "border:0;background:#2455c3;color:#fff;font-size:26px;cursor:pointer;box-shadow:0 2px 8px #0005;z-index:2147483000}" +
+    ".qb-panel{position:fixed;right:20px;bottom:88px;width:360px;max-width:calc(100vw - 24px);height:520px;" +
+    "max-height:calc(100vh - 110px);display:none;flex-direction:column;background:#fff;color:#111;border-radius:12px;" +
+    "box-shadow:0 4px 24px #0006;font:15px/1.4 system-ui,sans-serif;z-index:2147483000}" +
+    ".qb-panel.qb-open{display:flex}.qb-head{padding:12px 14px;background:#2455c3;color:#fff;border-radius:12px 12px 0 0;" +
+    "display:flex;justify-content:space-between;align-items:center}.qb-head button{background:none;border:0;color:#fff;font-size:20px;cursor:pointer}" +
+    ".qb-log{flex:1;overflow-y:auto;padding:10px}.qb-msg{margin:6px 0;padding:8px 10px;border-radius:10px;max-width:88%;white-space:pre-wrap}" +
+    ".qb-user{background:#e7eefc;margin-left:auto}.qb-bot{background:#f3f3f3}.qb-src{margin-top:6px;font-size:13px;color:#333;border-left:3px solid #2455c3;padding-left:6px}" +
+    ".qb-src mark{background:#ffe58a}.qb-acts button{margin:4px 4px 0 0;border:1px solid #ccc;background:#fff;border-radius:6px;cursor:pointer;font-size:14px}" +
+    ".qb-acts button[aria-pressed=true]{background:#dfe8ff;border-color:#2455c3}.qb-form{display:flex;gap:6px;padding:8px;border-top:1px solid #ddd}" +
+    ".qb-form input{flex:1;padding:8px;border:1px solid #bbb;border-radius:8px;font:inherit}.qb-form button,.qb-human{padding:8px 10px;border:0;border-radius:8px;background:#2455c3;color:#fff;cursor:pointer;font:inherit}" +
+    ".qb-human{margin:0 8px 8px;background:#fff;color:#2455c3;border:1px solid #2455c3}" +
+    "@media (max-width:480px){.qb-panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100vh;max-height:100vh;border-radius:0}}";
+  document.head.appendChild(el("style", {}, css));
+
+  var bubble = el("button", { "class": "qb-bubble", "aria-label": "Open the support chat", "aria-expanded": "false", type: "button" }, "💬");
+  var panel = el("div", { "class": "qb-panel", role: "dialog", "aria-label": "Support chat" });
+  var head = el("div", { "class": "qb-head" });
+  head.appendChild(el("strong", {}, "Support"));
+  var close = el("button", { "aria-label": "Close the chat", type: "button" }, "×");
+  head.appendChild(close);
+  var log = el("div", { "class": "qb-log", role: "log", "aria-live": "polite" });
+  var form = el("form", { "class": "qb-form" });
+  var input = el("input", { type: "text", maxlength: "4000", "aria-label": "Your question", placeholder: "Ask a question…", autocomplete: "off" });
+  form.appendChild(input);
+  form.appendChild(el("button", { type: "submit" }, "Send"));
+  var human = el("button", { "class": "qb-human", type: "button" }, "Talk to a person");
+  [head, log, form, human].forEach(function (n) { panel.appendChild(n); });
+  document.body.appendChild(bubble);
+  document.body.appendChild(panel);
+
+  function show(open) {
+    state.open = open;
+    save();
+    panel.classList.toggle("qb-open", open);
+    bubble.setAttribute("aria-expanded", String(open));
+    if (open) input.focus(); else bubble.focus();
+  }
+  bubble.addEventListener("click", function () { show(!state.open); });
+  close.addEventListener("click", function () { show(false); });
+  panel.addEventListener("keydown", function (e) { if (e.key === "Escape") show(false); });
+
+  function source(src) {
+    var box = el("div", { "class": "qb-src" });
+    var snippet = el("div");
+    var h = src.highlight;
+    if (h && h.length === 2) {
+      snippet.appendChild(document.createTextNode(src.snippet.slice(0, h[0])));
+      snippet.appendChild(el("mark", {}, src.snippet.slice(h[0], h[1])));
+      snippet.appendChild(document.createTextNode(src.snippet.slice(h[1])));
+    } else {
+      snippet.textContent = src.snippet;
+    }
+    box.appendChild(snippet);
+    box.appendChild(el("div", {}, "— " + src.location));
+    return box;
+  }
+
+  function render(m) {
+    var node = el("div", { "class": "qb-msg " + (m.who === "user" ? "qb-user" : "qb-bot") }, m.text);
+    (m.sources || []).slice(0, 1).forEach(function (s) { node.appendChild(source(s)); });
+    if (m.rateable) {
+      var acts = el("div", { "class": "qb-acts" });
+      [["up", "👍", "Helpful", true], ["down", "👎", "Not helpful", false]].forEach(function (b) {
+        var btn = el("button", { type: "button", "aria-label": b[2], "aria-pressed": String(m.vote === b[0]) }, b[1]);
+        btn.addEventListener("click", function () { vote(m, b[0], b[3], acts); });
+        acts.appendChild(btn);
+      });
+      node.appendChild(acts);
+    }
+    log.appendChild(node);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function post(path, body) {
+    return fetch(base + "/api/v1/" + path, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (data) { if (!r.ok) throw new Error(data.error || r.status); return data; });
+    });
+  }
+
+  function vote(m, which, helpful, acts) {
+    post("feedback", { user: state.user, message_id: m.id, helpful: helpful }).then(function () {
+      m.vote = which;
+      save();
+      acts.querySelectorAll("button").forEach(function (b, i) {
+        b.setAttribute("aria-pressed", String((i === 0) === helpful));
+      });
+    }).catch(function () { /* the vote is not stored; the buttons stay as they were */ });
+  }
+
+  function add(m) { state.messages.push(m); state.messages = state.messages.slice(-60); save(); render(m); }
+
+  function ask(text) {
+    add({ who: "user", text: text });
+    post("chat", { user: state.user, text: text, conversation_id: state.conversation }).then(function (data) {
+      state.conversation = data.conversation_id;
+      var r = data.reply;
+      if (r.kind === "handed_off") return save();
+      add({ who: "bot", text: r.text, id: r.message_id, sources: r.sources,
+            rateable: r.kind === "answer" || r.kind === "faq" });
+    }).catch(function () {
+      add({ who: "bot", text: "Sorry, something went wrong. Please try again in a moment." });
+    });
+  }
+
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    ask(text);
+  });
+  human.addEventListener("click", function () {
+    add({ who: "user", text: "Talk to a person" });
+    post("handoff", { user: state.user, conversation_id: state.conversation }).then(function (data) {
+      state.conversation = data.conversation_id;
+      add({ who: "bot", text: data.text });
+    }).catch(function () {
+      add({ who: "bot", text: "Sorry, something went wrong. Please try again in a moment." });
+    });
+  });
+
+  state.messages.forEach(render);
+  if (state.open) show(true);
+})();
