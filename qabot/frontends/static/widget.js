@@ -127,7 +127,9 @@
       state.conversation = data.conversation_id;
       var r = data.reply;
       if (r.kind === "handed_off") return save();
-      add({ who: "bot", text: r.text, id: r.message_id, sources: r.sources,
+      // an answer shows the span (or the steps); its source box quotes the sentence and the place
+      var text = r.kind === "answer" && r.answer ? r.answer : r.text;
+      add({ who: "bot", text: text, id: r.message_id, sources: r.sources,
             rateable: r.kind === "answer" || r.kind === "faq" });
     }).catch(function () {
       add({ who: "bot", text: "Sorry, something went wrong. Please try again in a moment." });

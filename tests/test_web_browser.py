@@ -1,0 +1,117 @@
+"""The chat widget in a real headless browser (Debian's Chromium, driven by Selenium) against
+`qabot web` with the shipped models on the example knowledge base."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_KB, ROOT, skip_unless_ci
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
+
+SCREENSHOTS = ROOT / ".qabot" / "screenshots"  # README: docs/images/ holds the committed ones
+
+
+def browser_paths() -> tuple[str, str] | None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver") or (
+        "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+    return (chromium, driver) if chromium and driver else None
+
+
+@pytest.fixture
+def browser():
+    paths = browser_paths()
+    if paths is None:
+        skip_unless_ci("Chromium and chromedriver not found; .ci/run installs Debian's "
+                       "chromium and chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = paths[0]
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1200,900"):
+        options.add_argument(flag)
+    try:
+        driver = webdriver.Chrome(service=Service(paths[1]), options=options)
+    except Exception as exc:  # any failure to start is the reason to report
+        skip_unless_ci(f"the headless browser cannot start here: {exc}")
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def web_server(tmp_path, minilm):
+    from indexer.sync import build
+
+    build(EXAMPLE_KB, tmp_path / "index", minilm)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = tmp_path / "history.sqlite"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qabot.cli", "web", "--port", str(port),
+         "--index", str(tmp_path / "index"), "--db", f"sqlite:///{db}"],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "qabot web did not start"
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}", db
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_the_widget_answers_with_its_source_takes_a_vote_and_survives_a_reload(browser,
+                                                                            web_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from qabot.history import History
+
+    url, db = web_server
+    wait = WebDriverWait(browser, 60)
+    browser.get(url + "/")
+    wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, ".qb-bubble"))).click()
+    box = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-form input")))
+    box.send_keys("When can annual payments be refunded?", Keys.ENTER)
+    answer = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-bot")))
+    assert "30 days" in answer.text
+    highlighted = answer.find_element(By.CSS_SELECTOR, ".qb-src mark").text
+    assert "30 days" in highlighted  # the answer, marked in its source's sentence
+    assert "refund" in answer.find_element(By.CSS_SELECTOR, ".qb-src").text.lower()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "widget.png"))
+
+    answer.find_element(By.CSS_SELECTOR, "button[aria-label=Helpful]").click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button[aria-label=Helpful]")
+               .get_attribute("aria-pressed") == "true")
+    history = History.open(f"sqlite:///{db}")
+    assert history.stats().feedback_up == 1
+    history.close()
+
+    browser.refresh()  # the conversation is still there, open as it was left
+    kept = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-bot")))
+    assert "30 days" in kept.text
+    assert browser.find_element(By.CSS_SELECTOR, ".qb-user").text.startswith("When can")
