@@ -154,6 +154,20 @@ class ChatEngine:
         """The latest questions the bot could not answer, newest first."""
         return self.history.unanswered(limit)
 
+    def unanswered_clusters(self, limit: int = 100, threshold: float = 0.75):
+        """The latest ``limit`` unanswered questions grouped by similarity of their embeddings
+        (``clusters.cluster``), largest group first: what the help centre is missing."""
+        from qabot.dialogue.clusters import QuestionCluster, cluster
+
+        questions = self.history.unanswered(limit)  # newest first
+        if not questions:
+            return []
+        vectors = np.stack([self.retriever.embed(q.question) for q in questions])
+        groups = cluster(vectors, threshold)
+        return [QuestionCluster(questions[g[0]].question, len(g),
+                                tuple(questions[i].question for i in g),
+                                questions[g[0]].created_at) for g in groups]
+
     def reload_index(self) -> None:
         """Read the newest committed index generation (after a reindex)."""
         self.retriever.reload()

@@ -82,6 +82,12 @@ class History:
 
         return Inbox(self.engine, channel)
 
+    def reports(self):
+        """The dashboard's read-only queries over this database (``history.reports``)."""
+        from qabot.history.reports import Reports
+
+        return Reports(self.engine)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
