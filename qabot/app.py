@@ -84,6 +84,24 @@ def update_inbox(engine: ChatEngine, channel: str):
     return engine.history.inbox(channel)
 
 
+def dashboard_reports(engine: ChatEngine):
+    """The operator dashboard's queries over the engine's history (``history.reports``)."""
+    return engine.history.reports()
+
+
+def index_info(settings: Settings) -> dict:
+    """What the operators see of the index: generation, model, counts, when it was built."""
+    from indexer.manifest import read_manifest
+
+    if not (settings.index_dir / "manifest.json").is_file():
+        return {"index": str(settings.index_dir), "missing": True}
+    m = read_manifest(settings.index_dir)
+    return {"index": str(settings.index_dir), "generation": m.generation,
+            "model": m.model_name, "files": m.files, "passages": m.passages,
+            "faq_entries": m.faq_entries, "updated_at": m.updated_at or m.created_at,
+            "knowledge_base": str(settings.kb_dir) if settings.kb_dir else None}
+
+
 def reindex(engine: ChatEngine, settings: Settings) -> str:
     """Sync the index with the knowledge-base folder (an atomic generation swap, with the
     index's own embedding model), then make the engine read the new generation; returns a

@@ -63,6 +63,11 @@ class Settings:
     web_rate_limit: int = 60  # API requests per minute per client
     web_max_body_bytes: int = 16_384
     web_cors_origins: tuple[str, ...] = ()  # origins (https://help.example.com) the widget runs on
+    # the operator dashboard (/admin): "name:pbkdf2_sha256$..." entries (qabot web
+    # --hash-password) and the key that signs their sessions; without both, /admin is off
+    web_operators: tuple[str, ...] = field(default=(), repr=False)
+    web_secret_key: str | None = field(default=None, repr=False)
+    web_eval_dir: Path | None = None  # the --out folder of the last `qabot eval support`
 
 
 _CHECKS = {
@@ -73,6 +78,7 @@ _CHECKS = {
     "retention_days": (lambda v: v >= 1, "a positive number of days"),
     "telegram_workers": (lambda v: 1 <= v <= 1000, "an integer from 1 to 1000"),
     "telegram_lease_seconds": (lambda v: 1.0 <= v <= 3600.0, "seconds from 1 to 3600"),
+    "web_secret_key": (lambda v: v is None or len(v) >= 16, "at least 16 characters"),
     "web_rate_limit": (lambda v: 1 <= v <= 100_000, "requests per minute from 1 to 100000"),
     "web_max_body_bytes": (lambda v: 256 <= v <= 10_000_000, "bytes from 256 to 10000000"),
     "web_cors_origins": (lambda v: all(o == "*" or o.startswith(("http://", "https://"))

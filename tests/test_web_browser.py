@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from qabot.frontends.web_auth import hash_password
 from tests.conftest import EXAMPLE_KB, ROOT, skip_unless_ci
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 SCREENSHOTS = ROOT / ".qabot" / "screenshots"  # README: docs/images/ holds the committed ones
+PASSWORD = "operator-pw-1"
 
 
 def browser_paths() -> tuple[str, str] | None:
@@ -62,7 +64,9 @@ def web_server(tmp_path, minilm):
     process = subprocess.Popen(
         [sys.executable, "-m", "qabot.cli", "web", "--port", str(port),
          "--index", str(tmp_path / "index"), "--db", f"sqlite:///{db}"],
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+             "QABOT_WEB_OPERATORS": f"ann:{hash_password(PASSWORD, iterations=1000)}",
+             "QABOT_WEB_SECRET_KEY": "browser-test-secret-key"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while True:
@@ -81,8 +85,8 @@ def web_server(tmp_path, minilm):
         process.kill()
 
 
-def test_the_widget_answers_with_its_source_takes_a_vote_and_survives_a_reload(browser,
-                                                                            web_server):
+def test_the_widget_answers_takes_a_vote_survives_a_reload_and_the_operators_see_it(
+        browser, web_server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ready
@@ -115,3 +119,16 @@ def test_the_widget_answers_with_its_source_takes_a_vote_and_survives_a_reload(b
     kept = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-bot")))
     assert "30 days" in kept.text
     assert browser.find_element(By.CSS_SELECTOR, ".qb-user").text.startswith("When can")
+
+    # a question the help centre cannot answer, then the operators' view of both
+    box = browser.find_element(By.CSS_SELECTOR, ".qb-form input")
+    box.send_keys("Who is the CEO of the company?", Keys.ENTER)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".qb-bot")) >= 2)
+    browser.get(url + "/admin")
+    wait.until(ready.visibility_of_element_located((By.NAME, "name"))).send_keys("ann")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD, Keys.ENTER)
+    wait.until(ready.visibility_of_element_located((By.TAG_NAME, "svg")))
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "👍 1" in page  # the vote
+    assert "Who is the CEO of the company?" in page  # among the unanswered questions
+    browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))

@@ -48,6 +48,9 @@ def add_parsers(sub, common) -> None:
     wb.add_argument("--host", default="127.0.0.1",
                     help="address to listen on (default 127.0.0.1; 0.0.0.0 for every one)")
     wb.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    wb.add_argument("--hash-password", metavar="NAME", help="print an operator entry for "
+                    "web_operators (NAME:pbkdf2_sha256$...) from a password typed at the prompt "
+                    "(or piped on stdin), and exit")
 
     he = sub.add_parser("health", parents=[common],
                         help="check that the bot can start: settings, index, models, database",
@@ -92,10 +95,29 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         level=logging.INFO)
+    if args.hash_password:
+        return _print_operator(args.hash_password)
     settings = settings_from(args)
     print("loading models ...", file=sys.stderr)
     engine = build_engine(settings, warm=True)
     web.serve(engine, settings, host=args.host, port=args.port)
+    return 0
+
+
+def _print_operator(name: str) -> int:
+    from qabot.frontends.web_auth import hash_password
+
+    if not name.strip() or ":" in name or "," in name:
+        raise QabotError(f"an operator name without ':' or ',' is needed, got {name!r}")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            raise QabotError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise QabotError("use a password of at least 8 characters")
+    print(f"{name.strip()}:{hash_password(password)}")
     return 0
 
 

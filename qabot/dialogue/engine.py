@@ -154,6 +154,11 @@ class ChatEngine:
         """The latest questions the bot could not answer, newest first."""
         return self.history.unanswered(limit)
 
+    def rated_answers(self, value: int | None = -1):
+        """Answers users rated (-1 not helpful, +1 helpful, None both), with their questions
+        and sources (``history.RatedAnswer``)."""
+        return self.history.rated_answers(value)
+
     def unanswered_clusters(self, limit: int = 100, threshold: float = 0.75):
         """The latest ``limit`` unanswered questions grouped by similarity of their embeddings
         (``clusters.cluster``), largest group first: what the help centre is missing."""

@@ -172,6 +172,10 @@ def build_app(engine: ChatEngine, settings: Settings, *,
         await run(engine.hand_off, conversation, "web: asked for a person")
         return {"conversation_id": conversation, "text": HANDED_OFF}
 
+    from qabot.frontends.web_admin import add_admin
+
+    add_admin(app, engine, settings, run)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def demo():
         """A demo help-centre page with the widget."""
