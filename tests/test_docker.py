@@ -22,11 +22,14 @@ def _parse(argv: list[str]) -> None:
 def test_compose_commands_are_real_cli_commands():
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     commands = {name: s["command"] for name, s in compose["services"].items() if "command" in s}
-    assert set(commands) == {"index", "bot"}
+    assert set(commands) == {"index", "bot", "web"}
     for argv in commands.values():
         _parse(argv)
-    assert compose["services"]["bot"]["depends_on"]["index"]["condition"] == (
-        "service_completed_successfully")
+    for service, profile in (("bot", "telegram"), ("web", "web")):
+        assert compose["services"][service]["depends_on"]["index"]["condition"] == (
+            "service_completed_successfully")
+        assert compose["services"][service]["profiles"] == [profile]
+    assert compose["services"]["web"]["ports"] == ["${QABOT_WEB_PORT:-8000}:8000"]
     assert "postgres" in compose["services"]["postgres"]["profiles"]
 
 
