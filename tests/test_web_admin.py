@@ -95,3 +95,23 @@ def test_the_dashboard_is_off_without_operators_or_a_key(make_engine):
     client = TestClient(build_app(engine, engine.settings))
     off = client.get("/admin")
     assert off.status_code == 503 and "QABOT_WEB_OPERATORS" in off.text
+
+
+def test_the_last_support_evaluation_is_shown_to_operators_only(make_engine, tmp_path):
+    import json
+
+    (tmp_path / "curve.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    (tmp_path / "summary.json").write_text(json.dumps({"answered_precision": 0.9}))
+    engine = make_engine()
+    engine.settings = replace(
+        engine.settings, web_secret_key=SECRET, web_eval_dir=tmp_path, web_rate_limit=5,
+        web_operators=(f"ann:{hash_password('pw-ann', iterations=1000)}",))
+    client = TestClient(build_app(engine, engine.settings), base_url="https://testserver")
+    assert client.get("/admin/curve.png").status_code == 404  # not signed in
+    sign_in(client)
+    page = client.get("/admin").text
+    assert '<img src="/admin/curve.png"' in page and "answered_precision" in page
+    assert client.get("/admin/curve.png").content.startswith(b"\x89PNG")
+    for _ in range(5):  # sign-in attempts share the client's rate limit
+        sign_in(client, password="guess")
+    assert sign_in(client, password="guess").status_code == 429

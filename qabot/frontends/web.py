@@ -117,7 +117,8 @@ def build_app(engine: ChatEngine, settings: Settings, *,
 
     @app.middleware("http")
     async def limits(request: Request, call_next):
-        if request.url.path.startswith(API) and request.method == "POST":
+        limited = request.url.path.startswith(API) or request.url.path == "/admin/login"
+        if limited and request.method == "POST":  # sign-in attempts count too
             length = request.headers.get("content-length")
             if length is None or not length.isdigit():
                 return _error(411, "a Content-Length header is required")
