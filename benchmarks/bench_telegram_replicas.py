@@ -26,14 +26,10 @@ Result: ``benchmarks/results/bench_telegram_replicas.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import socket
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import _common  # noqa: F401  (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE first)
@@ -44,26 +40,14 @@ sys.path.insert(0, str(REPO))  # the fake Bot API server and the process harness
 
 from bench_telegram import conversation  # the same 5 turns per user
 
+from tests.net import free_port, post_update
+
 SECRET = "bench-secret"
 TURNS = 5
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def post(port: int, update: dict) -> bool:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/telegram", data=json.dumps(update).encode(),
-        headers={"Content-Type": "application/json",
-                 "X-Telegram-Bot-Api-Secret-Token": SECRET})
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
+    return post_update(port, update, SECRET)
 
 
 def percentiles(values: list[float]) -> dict:

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,21 +29,13 @@ import urllib.request
 from pathlib import Path
 
 import _common  # noqa: F401  (sets HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE first)
-import numpy as np
 from _common import REPO, write_result
-from bench_telegram import conversation  # the same 5 turns per user
 
+sys.path.insert(0, str(REPO))  # the loopback helpers live with the tests
 
-def percentiles(values: list[float]) -> dict:
-    return {"p50_ms": round(float(np.percentile(values, 50)), 1),
-            "p95_ms": round(float(np.percentile(values, 95)), 1),
-            "max_ms": round(float(np.max(values)), 1)}
+from bench_telegram import conversation, percentiles  # the same turns and figures
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.net import free_port, wait_for_port
 
 
 def main() -> int:
@@ -83,15 +74,7 @@ def main() -> int:
          str(work / "index"), "--db", f"sqlite:///{work / 'web.sqlite'}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api/v1/chat"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("qabot web did not start") from None
-            time.sleep(0.3)
+    wait_for_port(port, server)
 
     latencies: list[float] = []
     errors: list[str] = []

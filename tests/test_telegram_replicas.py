@@ -4,17 +4,14 @@ while they serve."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from tests.conftest import EXAMPLE_KB
 from tests.fake_telegram import FakeTelegram
+from tests.net import free_port, post_update
 from tests.telegram_harness import BotProcess, outcome
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
@@ -24,23 +21,8 @@ TURNS = ["hello", "Can I pay with PayPal?", "How long are deleted notes kept in 
          "what's the weather like?", "thanks!"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def post(port: int, update: dict) -> bool:
-    """Post an update as Telegram does; True when the replica took it (200)."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/telegram", data=json.dumps(update).encode(),
-        headers={"Content-Type": "application/json",
-                 "X-Telegram-Bot-Api-Secret-Token": SECRET})
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
+    return post_update(port, update, SECRET)
 
 
 def deliver(ports: list[int], first: int, update: dict, timeout: float = 60.0) -> None:

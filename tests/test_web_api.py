@@ -119,7 +119,6 @@ def test_the_rate_limiter_slides_over_a_minute():
 def test_qabot_web_answers_over_http_and_stops_cleanly(tmp_path, minilm):
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import time
@@ -127,11 +126,10 @@ def test_qabot_web_answers_over_http_and_stops_cleanly(tmp_path, minilm):
 
     from indexer.sync import build
     from tests.conftest import EXAMPLE_KB
+    from tests.net import free_port
 
     build(EXAMPLE_KB, tmp_path / "index", minilm)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "qabot.cli", "web", "--port", str(port),
          "--index", str(tmp_path / "index"), "--db", f"sqlite:///{tmp_path / 'h.sqlite'}"],

@@ -6,16 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from qabot.frontends.web_auth import hash_password
 from tests.conftest import EXAMPLE_KB, ROOT, skip_unless_ci
+from tests.net import free_port, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -57,9 +56,7 @@ def web_server(tmp_path, minilm):
     from indexer.sync import build
 
     build(EXAMPLE_KB, tmp_path / "index", minilm)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     db = tmp_path / "history.sqlite"
     process = subprocess.Popen(
         [sys.executable, "-m", "qabot.cli", "web", "--port", str(port),
@@ -68,15 +65,7 @@ def web_server(tmp_path, minilm):
              "QABOT_WEB_OPERATORS": f"ann:{hash_password(PASSWORD, iterations=1000)}",
              "QABOT_WEB_SECRET_KEY": "browser-test-secret-key"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            assert process.poll() is None, process.stdout.read()
-            assert time.monotonic() < deadline, "qabot web did not start"
-            time.sleep(0.3)
+    wait_for_port(port, process)
     yield f"http://127.0.0.1:{port}", db
     process.send_signal(signal.SIGINT)
     try:
