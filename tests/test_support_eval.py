@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
@@ -18,12 +18,15 @@ from qabot.evaluation.curves import (
     operating_point,
 )
 from qabot.evaluation.support import (
+    RESOLVED_MAX_CHARS,
     QuestionFileError,
     SupportQuestion,
+    SupportResult,
     Verdict,
     load_questions,
     run_support_eval,
     score_reply,
+    source_matches,
     summarize,
     write_outputs,
 )
@@ -120,14 +123,16 @@ def test_exact_figures_on_a_hand_made_knowledge_base(make_engine, question_file,
     summary = summarize(results, target_precision=0.9)
     expected = {"questions": 5, "correct": 3, "wrong": 1, "abstained": 1, "unanswerable": 3,
                 "unanswerable_abstained": 2, "source_at_1": 3, "source_at_5": 4,
-                "precision": 0.6, "coverage": 0.625}
+                "precision": 0.6, "coverage": 0.625, "resolved": 3, "misleading": 1,
+                "related": 0, "related_resolved": 0, "unanswerable_answered": 1,
+                "unanswerable_related": 0}
     assert {k: summary[k] for k in expected} == expected
     assert summary["by_type"] == {
-        "fact": {"questions": 3, "answered": 3, "correct": 2},
-        "howto": {"questions": 1, "answered": 1, "correct": 1},
-        "-": {"questions": 1, "answered": 0, "correct": 0},
-        "unanswerable": {"questions": 2, "answered": 1, "correct": 0},
-        "off_topic": {"questions": 1, "answered": 0, "correct": 0}}
+        "fact": {"questions": 3, "answered": 3, "correct": 2, "resolved": 2},
+        "howto": {"questions": 1, "answered": 1, "correct": 1, "resolved": 1},
+        "-": {"questions": 1, "answered": 0, "correct": 0, "resolved": 0},
+        "unanswerable": {"questions": 2, "answered": 1, "correct": 0, "resolved": 0},
+        "off_topic": {"questions": 1, "answered": 0, "correct": 0, "resolved": 0}}
     latency = sorted(r.latency_ms for r in results)
     assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= round(latency[-1], 1)
 
@@ -147,18 +152,26 @@ def test_exact_figures_on_a_hand_made_knowledge_base(make_engine, question_file,
     paths = write_outputs(results, summary, out)
     with paths["questions"].open() as f:
         rows = list(csv.DictReader(f))
-    assert [(r["id"], r["kind"], r["answered"], r["correct"], r["source_at_1"],
-             r["source_at_5"]) for r in rows] == [
-        ("q1", "answer", "1", "1", "1", "1"), ("q2", "answer", "1", "0", "1", "1"),
-        ("q3", "answer", "1", "1", "0", "1"), ("q4", "faq", "1", "1", "1", "1"),
-        ("q5", "fallback", "0", "0", "0", "0"), ("u1", "out_of_scope", "0", "0", "0", "0"),
-        ("u2", "answer", "1", "0", "0", "0"), ("u3", "fallback", "0", "0", "0", "0")]
+    assert [(r["id"], r["kind"], r["answered"], r["correct"], r["resolved"], r["misleading"],
+             r["source_at_1"], r["source_at_5"]) for r in rows] == [
+        ("q1", "answer", "1", "1", "1", "0", "1", "1"),
+        ("q2", "answer", "1", "0", "0", "1", "1", "1"),
+        ("q3", "answer", "1", "1", "1", "0", "0", "1"),
+        ("q4", "faq", "1", "1", "1", "0", "1", "1"),
+        ("q5", "fallback", "0", "0", "0", "0", "0", "0"),
+        ("u1", "out_of_scope", "0", "0", "0", "0", "0", "0"),
+        ("u2", "answer", "1", "0", "0", "0", "0", "0"),
+        ("u3", "fallback", "0", "0", "0", "0", "0", "0")]
+    assert [int(r["reply_chars"]) for r in rows] == [len(r.reply) for r in results]
     assert rows[1]["reply"].startswith("30 days") and rows[1]["article"] == "refunds"
     assert rows[4]["confidence"] == "" and rows[6]["sources"] == "offline.md"
     assert (out / "curve.png").stat().st_size > 1000
     with (out / "curve.csv").open() as f:
         assert [(float(p["threshold"]), float(p["coverage"]), float(p["precision"]))
                 for p in csv.DictReader(f)] == brute_force_curve(pairs)
+    # no related reply here: what is shown is what is asserted, so both curves agree
+    assert summary["related_curve"] == curve
+    assert paths["curve_related_csv"] == out / "curve_related.csv"
     assert json.loads((out / "summary.json").read_text()) == summary
 
 
@@ -197,14 +210,137 @@ UNANSWERABLE = SupportQuestion("u1", "Who is the CEO?")
     (_reply("template", "Hello! 30 days"), Verdict(False, False, False, False, None, False)),
 ])
 def test_score_reply(reply, verdict):
-    assert score_reply(QUESTION, reply) == verdict
+    # the answer fields (the first six); the support fields: test_support_counts
+    answer_fields = [f.name for f in fields(Verdict)][:6]
+    got = score_reply(QUESTION, reply)
+    assert [getattr(got, f) for f in answer_fields] == \
+        [getattr(verdict, f) for f in answer_fields]
 
 
 def test_score_reply_unanswerable():
     answered = _reply("answer", "30 days", 0.9, ["refund-policy.md"])
-    assert score_reply(UNANSWERABLE, answered) == Verdict(True, False, False, False, 0.9, False)
+    assert score_reply(UNANSWERABLE, answered) == Verdict(True, False, False, False, 0.9, False,
+                                                          shown_confidence=0.9)
     withheld = _reply("fallback", "sorry", 0.4, candidate="Anna")
-    assert score_reply(UNANSWERABLE, withheld) == Verdict(False, False, False, False, 0.4, False)
+    assert score_reply(UNANSWERABLE, withheld) == Verdict(False, False, False, False, 0.4, False,
+                                                          shown_confidence=0.4)
+    related = _reply("related", "Not sure, but: 30 days", 0.3, ["team.md"])
+    assert score_reply(UNANSWERABLE, related) == Verdict(False, False, False, False, None, False,
+                                                         shown_confidence=0.3)
+
+
+RELATED = "I'm not sure this answers it, but this part of the help centre looks related:\n\n"
+
+
+def test_support_counts():
+    """Every support key on hand-made replies whose verdicts are known."""
+    def result(q, reply):
+        return SupportResult(q, reply.kind, score_reply(q, reply), 10.0,
+                             tuple(s.source for s in reply.sources), reply.text, reply.candidate)
+
+    fact = replace(QUESTION, type="fact")
+    replies = [
+        # resolved answer
+        (fact, _reply("answer", "Annual payments can be refunded within 30 days.", 0.9,
+                      ["refund-policy.md"])),
+        # misleading answer
+        (fact, _reply("answer", "Monthly payments are refunded within 14 days.", 0.8,
+                      ["billing.md"])),
+        # resolved related: exactly RESOLVED_MAX_CHARS long; its withheld answer is right
+        (QUESTION, _reply("related", (RELATED + "Annual plans are refunded within 30 days. "
+                                      "(Refund policy)").ljust(RESOLVED_MAX_CHARS, "-"),
+                          0.5, ["refund-policy.md", "billing.md"], candidate="30 days")),
+        # unresolved related
+        (QUESTION, _reply("related", RELATED + "Invoices are emailed every month. (Billing)",
+                          0.4, ["billing.md"])),
+        # a related reply holding the answer, too long to resolve (cites the article second)
+        (QUESTION, _reply("related", (RELATED + "Refund requests for annual plans are "
+                                      "accepted for 30 days.").ljust(720, "-"),
+                          0.45, ["billing.md", "refund-policy.md"])),
+        # fallback, its withheld candidate would have resolved it
+        (QUESTION, _reply("fallback", "I don't know that one yet. Shall I ask a person?", 0.2,
+                          candidate="Refunds within 30 days.")),
+        # unanswerable, answered
+        (UNANSWERABLE, _reply("answer", "Anna founded it.", 0.7, ["team.md"])),
+        # unanswerable, related
+        (UNANSWERABLE, _reply("related", RELATED + "Our team page lists the people behind "
+                              "the product. (About)", 0.3, ["team.md"])),
+    ]
+    results = [result(q, reply) for q, reply in replies]
+    assert [len(r.reply) for r in results] == [47, 45, 700, 122, 720, 48, 16, 137]
+    assert [(r.verdict.resolved, r.verdict.misleading, r.verdict.with_answer)
+            for r in results] == [(True, False, True), (False, True, False),
+                                  (True, False, True), (False, False, False),
+                                  (False, False, True), (False, False, False),
+                                  (False, False, False), (False, False, False)]
+    summary = summarize(results, target_precision=0.9)
+    expected = {"questions": 6, "unanswerable": 2,
+                "correct": 1, "wrong": 1, "abstained": 4, "unanswerable_abstained": 1,
+                "resolved": 2, "misleading": 1, "related": 3, "related_resolved": 1,
+                "unanswerable_answered": 1, "unanswerable_related": 1,
+                # related replies count too: the resolved related cites the article first,
+                # the long one second
+                "source_at_1": 2, "source_at_5": 3,
+                # lengths 16 45 47 48 | 122 137 700 720: p50 (48 + 122) / 2, p95 700 + .65 * 20
+                "reply_chars_p50": 85.0, "reply_chars_p95": 713.0}
+    assert {k: summary[k] for k in expected} == expected
+    assert summary["tiers"] == {
+        "answer": {"replies": 3, "resolved": 1, "with_answer": 1, "unanswerable": 1},
+        "faq": {"replies": 0, "resolved": 0, "with_answer": 0, "unanswerable": 0},
+        "related": {"replies": 4, "resolved": 1, "with_answer": 2, "unanswerable": 1},
+        "fallback": {"replies": 1, "resolved": 0, "with_answer": 0, "unanswerable": 0}}
+    assert summary["by_type"]["fact"] == {"questions": 2, "answered": 2, "correct": 1,
+                                          "resolved": 1}
+    assert summary["by_type"]["-"]["resolved"] == 1
+    # the answer curve, as before: asserted answers and withheld candidates (of the fallback
+    # and the resolved related reply); the related replies without a candidate are no point
+    assert [(p["threshold"], p["answered"], p["correct"]) for p in summary["curve"]] == [
+        (0.9, 1, 1), (0.8, 2, 1), (0.7, 3, 1), (0.5, 4, 2), (0.2, 5, 3)]
+    # the related curve: every reply with a text shown (or withheld, the fallback's), resolved
+    # if shown: 0.9 yes, 0.8 no, 0.7 no, 0.5 yes, 0.45 no (too long), 0.4 no, 0.3 no, 0.2 yes
+    assert [(p["threshold"], p["coverage"], p["precision"], p["correct"])
+            for p in summary["related_curve"]] == [
+        (0.9, 0.125, 1.0, 1), (0.8, 0.25, 0.5, 1), (0.7, 0.375, round(1 / 3, 4), 1),
+        (0.5, 0.5, 0.5, 2), (0.45, 0.625, 0.4, 2), (0.4, 0.75, round(1 / 3, 4), 2),
+        (0.3, 0.875, round(2 / 7, 4), 2), (0.2, 1.0, 0.375, 3)]
+
+    from qabot.cli.evaluation import support_line
+
+    assert support_line(summary) == (
+        "resolved 2 of 6 (answer 1, faq 0, related 1), misleading 1; unanswerable: answered 1, "
+        "related 1 of 2; reply length p50 85 / p95 713 chars")
+
+
+@pytest.mark.parametrize("source, article, matches", [
+    # a knowledge base with folders: the path without its suffix
+    ("Obsidian Sync/Plans and storage limits.md", "Obsidian Sync/Plans and storage limits",
+     True),
+    ("Obsidian Publish/Plans and storage limits.md", "Obsidian Sync/Plans and storage limits",
+     False),
+    ("Obsidian Sync/Plans and storage limits.md", "Plans and storage limits", True),
+    ("Sync/v1.2 notes.md", "Sync/v1.2 notes", True),
+    # a flat one: the bare stem, wherever the file lies
+    ("refund-policy.md", "refund-policy", True),
+    ("docs/refund-policy.md", "refund-policy", True),
+    ("refund-policy.md", "refund", False),
+    ("", "refund-policy", False),
+])
+def test_source_matches(source, article, matches):
+    assert source_matches(source, article) is matches
+
+
+def test_source_at_1_with_folder_articles():
+    article = "Obsidian Sync/Plans and storage limits"
+    question = SupportQuestion("q1", "How much can I store?", article, ("10 GB",))
+    sources = [f"{article}.md", "Obsidian Sync/Introduction.md"]
+    for kind in ("answer", "faq", "related"):
+        verdict = score_reply(question, _reply(kind, "Up to 10 GB.", 0.5, sources))
+        assert (verdict.source_at_1, verdict.source_at_5) == (True, True)
+    second = score_reply(question, _reply("related", "Up to 10 GB.", 0.5, sources[::-1]))
+    assert (second.source_at_1, second.source_at_5) == (False, True)
+    # a fallback cites nothing for the count, whatever its sources
+    withheld = score_reply(question, _reply("fallback", "Sorry.", 0.1, sources))
+    assert (withheld.source_at_1, withheld.source_at_5) == (False, False)
 
 
 def test_coverage_precision_curve_and_operating_point():
@@ -226,8 +362,6 @@ def test_coverage_precision_curve_and_operating_point():
 
 def test_summary_precision_counts_answered_unanswerable_questions():
     def result(q, reply):
-        from qabot.evaluation.support import SupportResult
-
         return SupportResult(q, reply.kind, score_reply(q, reply), 10.0, (), reply.text, None)
 
     results = [result(QUESTION, _reply("answer", "30 days", 0.9, ["refund-policy.md"])),
@@ -243,6 +377,7 @@ def test_summary_precision_counts_answered_unanswerable_questions():
     assert summary["operating_point"]["threshold"] == 0.2
     empty = summarize([])
     assert (empty["precision"], empty["coverage"], empty["curve"]) == (None, 0.0, [])
+    assert (empty["resolved"], empty["reply_chars_p95"], empty["related_curve"]) == (0, 0.0, [])
 
 
 # ------------------------------------------------------------------------------ the file, CLI
@@ -304,6 +439,8 @@ def test_cli_text_and_outputs_with_fake_models(make_engine, question_file, tmp_p
     assert "5 answerable questions: 3 correct, 1 wrong, 1 abstained; source@1 3, source@5 4" \
         in text
     assert "3 unanswerable questions: 2 abstained" in text
+    assert "resolved 3 of 5 (answer 2, faq 1, related 0), misleading 1; unanswerable: " \
+        "answered 1, related 0 of 3; reply length p50 " in text
     assert "precision 60.0%, coverage 62.5%" in text
     assert "operating point for 90% precision: " in text
     assert str(out / "curve.png") in text
@@ -400,5 +537,6 @@ def test_cli_on_the_example_knowledge_base_with_the_real_models(tmp_path, capsys
     assert summary["unanswerable_abstained"] == 2
     assert summary["source_at_5"] >= summary["source_at_1"] >= 3
     assert summary["p95_ms"] > 0
-    for name in ("questions.csv", "curve.csv", "curve.png", "summary.json"):
+    for name in ("questions.csv", "curve.csv", "curve_related.csv", "curve.png",
+                 "summary.json"):
         assert (out / name).is_file()

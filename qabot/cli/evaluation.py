@@ -43,13 +43,19 @@ def add_parsers(evaluate) -> None:
     ep.set_defaults(func=cmd_eval_pipeline)
 
     es = evaluate.add_parser(
-        "support", help="the whole bot on a support question set (right, wrong, abstained)",
+        "support", help="the whole bot on a support question set (resolved, misleading, "
+        "right, wrong, abstained)",
         description="Index the knowledge base (or update its index), then ask every question "
-        "of the file in a fresh conversation with the bot as configured, and report: correct "
-        "(an answer or FAQ answer containing an answer string), wrong (an answer without one), "
-        "abstained; unanswerable questions abstained on; source@1/@5; latency p50/p95; and the "
-        "coverage-precision curve over the answer confidence (questions.csv, curve.csv, "
-        "curve.png, summary.json in --out). The history goes to a temporary database.")
+        "of the file in a fresh conversation with the bot as configured, and report: resolved "
+        "(an answer, FAQ answer or related reply holding an answer string within 700 "
+        "characters), misleading (an answer or FAQ answer that does not resolve it), related "
+        "replies and how many resolved; correct (an answer or FAQ answer containing an answer "
+        "string), wrong (an answer without one), abstained; unanswerable questions answered, "
+        "given a related reply, abstained on; source@1/@5; reply length and latency p50/p95; "
+        "what each reply tier delivers; the coverage-precision curve over the answer "
+        "confidence and the resolved-if-shown curve over the reply confidence "
+        "(questions.csv, curve.csv, curve_related.csv, curve.png, summary.json in --out). The "
+        "history goes to a temporary database.")
     es.add_argument("--kb", required=True, type=Path, metavar="DIR",
                     help="the knowledge-base folder")
     es.add_argument("--questions", required=True, type=Path, metavar="FILE",
@@ -64,7 +70,8 @@ def add_parsers(evaluate) -> None:
                     help="report the lowest confidence threshold reaching this precision "
                     "(default 0.9)")
     es.add_argument("--out", type=Path, metavar="DIR",
-                    help="write questions.csv, curve.csv, curve.png, summary.json here")
+                    help="write questions.csv, curve.csv, curve_related.csv, curve.png, "
+                    "summary.json here")
     es.add_argument("--json", action="store_true", help="print the summary as JSON")
     es.add_argument("--no-progress", action="store_true")
     es.set_defaults(func=cmd_eval_support)
@@ -187,6 +194,7 @@ def cmd_eval_support(args: argparse.Namespace) -> int:
           f"{summary['abstained']} abstained; source@1 {summary['source_at_1']}, "
           f"source@5 {summary['source_at_5']}")
     print(f"{u} unanswerable questions: {summary['unanswerable_abstained']} abstained")
+    print(support_line(summary))
     precision = summary["precision"]
     print(f"precision {'-' if precision is None else f'{precision:.1%}'}, coverage "
           f"{summary['coverage']:.1%}; latency p50 {summary['p50_ms']} ms, p95 "
@@ -198,6 +206,17 @@ def cmd_eval_support(args: argparse.Namespace) -> int:
     if paths:
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def support_line(summary: dict) -> str:
+    """What a support team counts, in one line."""
+    tiers = summary["tiers"]
+    by_kind = ", ".join(f"{k} {tiers[k]['resolved']}" for k in ("answer", "faq", "related"))
+    return (f"resolved {summary['resolved']} of {summary['questions']} ({by_kind}), misleading "
+            f"{summary['misleading']}; unanswerable: answered {summary['unanswerable_answered']}"
+            f", related {summary['unanswerable_related']} of {summary['unanswerable']}; reply "
+            f"length p50 {summary['reply_chars_p50']:g} / p95 {summary['reply_chars_p95']:g} "
+            "chars")
 
 
 def cmd_eval_faq(args: argparse.Namespace) -> int:
