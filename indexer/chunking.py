@@ -87,6 +87,7 @@ def chunk_document(doc: Document, tokenize: Tokenize, settings: ChunkSettings) -
                     headings=doc.headings,
                     page=doc.page,
                     n_tokens=n,
+                    link=doc.link,
                 )
             )
     return passages

@@ -5,6 +5,11 @@ file) and/or ``FaqEntry`` rows. The chunker turns a ``Document`` into ``Passage`
 ``start``/``end`` are character offsets into the file's text as loaded (the decoded file for
 Markdown and plain text, the extracted text for HTML, the page text for PDF), so that
 ``source_text[start:end] == passage.text`` always holds.
+
+``link`` is the article's public address as the file states it, verbatim: the ``permalink`` /
+``url`` / ``slug`` of a Markdown file's front matter, or an HTML page's canonical link. It may be
+a path or an absolute URL; turning it into a URL is the caller's business (the indexer never
+guesses the help centre's address).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class Document:
     offset: int = 0  # character offset of ``text`` in the loaded text of the file/page
     headings: tuple[str, ...] = ()  # heading path, outermost first (Markdown/HTML)
     page: int | None = None  # 1-based page number (PDF)
+    link: str | None = None  # the file's own public path or URL, as written (module doc)
 
     @property
     def context(self) -> str:
@@ -46,6 +52,7 @@ class Passage:
     headings: tuple[str, ...] = ()
     page: int | None = None
     n_tokens: int = 0  # tokens of ``text`` alone (without the context prefix or specials)
+    link: str | None = None  # the Document's ``link``
 
     @property
     def context(self) -> str:

@@ -134,12 +134,14 @@ def markdown_documents(text: str, source: str, stem: str) -> list[Document]:
     """Split Markdown into one Document per heading section (headings in code fences ignored).
 
     Each Document's text is the section body (heading line excluded), stripped, and its
-    ``headings`` the path of headings above it. YAML front matter is skipped.
+    ``headings`` the path of headings above it. YAML front matter is skipped; its
+    ``permalink`` / ``url`` / ``slug`` becomes every Document's ``link`` (``front_matter_link``).
     """
     sections: list[tuple[tuple[str, ...], int, int]] = []  # (headings, body_start, body_end)
     stack: list[tuple[int, str]] = []
     title: str | None = None
     pos = _front_matter_end(text)
+    link = front_matter_link(text)
     body_start = pos
     in_fence = False
     fence_marker = ""
@@ -177,7 +179,8 @@ def markdown_documents(text: str, source: str, stem: str) -> list[Document]:
             continue  # empty section (e.g. a heading directly followed by a subheading)
         offset = start + (len(chunk) - len(chunk.lstrip()))
         documents.append(
-            Document(source=source, title=title, text=stripped, offset=offset, headings=headings)
+            Document(source=source, title=title, text=stripped, offset=offset, headings=headings,
+                     link=link)
         )
     return documents
 
@@ -187,6 +190,34 @@ def _front_matter_end(text: str) -> int:
         return 0
     end = text.find("\n---\n", 4)
     return 0 if end < 0 else end + len("\n---\n")
+
+
+LINK_KEYS = ("permalink", "url", "slug")  # front-matter keys naming the public path, in order
+
+
+def front_matter_link(text: str) -> str | None:
+    """The first of ``permalink``, ``url``, ``slug`` set (a non-empty string or number) in the
+    ``---``-fenced YAML front matter that opens a Markdown text, as written (stripped). Front
+    matter that is not valid YAML, or not a mapping, has no link: it never fails the file."""
+    import yaml
+
+    end = _front_matter_end(text)
+    if not end:
+        return None
+    try:
+        data = yaml.safe_load(text[len("---\n"):end - len("\n---\n")])
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in LINK_KEYS:
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            continue
+        value = str(value).strip()
+        if value:
+            return value
+    return None
 
 
 def _strip_inline_markup(heading: str) -> str:
@@ -206,10 +237,28 @@ _BLOCKS = ["p", "div", "section", "article", "li", "tr", "pre", "blockquote", "t
 
 def html_to_text(html: str) -> tuple[str, str | None]:
     """Main text of an HTML page as Markdown-like text ('## heading' lines), and its title."""
+    text, title, _ = _html_parts(html)
+    return text, title
+
+
+def canonical_link(soup) -> str | None:
+    """The ``href`` of the page's first ``<link rel="canonical">`` (stripped), if any."""
+    for tag in soup.find_all("link"):
+        rel = tag.get("rel") or []
+        rel = rel.split() if isinstance(rel, str) else rel
+        href = tag.get("href")
+        if any(r.lower() == "canonical" for r in rel) and isinstance(href, str) and href.strip():
+            return href.strip()
+    return None
+
+
+def _html_parts(html: str) -> tuple[str, str | None, str | None]:
+    """(main text, title, canonical link) of an HTML page."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else None
+    link = canonical_link(soup)
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
     for tag in soup.find_all(True):
@@ -239,19 +288,18 @@ def html_to_text(html: str) -> tuple[str, str | None]:
     if title is None:
         h1 = re.search(r"^# (.+)$", text, re.M)
         title = h1.group(1) if h1 else None
-    return text, title
+    return text, title, link
 
 
 def load_html(html: str, source: str, stem: str) -> LoadedFile:
     try:
-        text, title = html_to_text(html)
+        text, title, link = _html_parts(html)
     except Exception as exc:  # lxml/bs4 raise assorted errors on pathological input
         raise LoadError(source, f"cannot parse HTML ({exc})") from exc
     if not text:
         raise LoadError(source, "no readable text in the HTML page")
-    docs = markdown_documents(text, source, stem)
-    if title:
-        docs = [Document(d.source, title, d.text, d.offset, d.headings, d.page) for d in docs]
+    docs = [Document(d.source, title or d.title, d.text, d.offset, d.headings, d.page, link)
+            for d in markdown_documents(text, source, stem)]
     return LoadedFile(source, documents=tuple(docs))
 
 

@@ -3,6 +3,9 @@
 ``manifest.json`` names the live generation, the embedding model and its dimension (queries
 must be embedded with the same model: ``check_model``), the vector index type and the chunk
 settings. The writer replaces it atomically (``write_manifest_atomic``) to commit a generation.
+
+``format_version``: 1, the first; 2 adds passages' public links (``passages.link``). A build
+on a format-1 index re-reads every file so that they all get their links (``sync.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from pathlib import Path
 from indexer.errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
 from indexer.vectors import VectorIndexSpec
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+LINKS_FORMAT = 2  # the first format whose passages carry their file's public link
 MANIFEST = "manifest.json"
 
 
@@ -52,6 +56,8 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
+        if isinstance(data, dict):
+            data.setdefault("format_version", 1)  # written before formats were numbered
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -2,6 +2,10 @@
 
 Row ids of ``passages`` and ``faq_entries`` are the FAISS ids. AUTOINCREMENT guarantees an id
 is never reused, so a stale vector can never point at a new row.
+
+``passages.link`` (the file's public path or URL) came with format 2: a generation written
+before it lacks the column. Readers ask ``has_link_column``; a writer continuing from such a
+generation adds the column to its staged copy (``upgrade_schema``).
 """
 
 from __future__ import annotations
@@ -9,7 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import ForeignKey, Integer, String, Text, create_engine, event
+from sqlalchemy import ForeignKey, Integer, String, Text, create_engine, event, inspect
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +48,7 @@ class PassageRow(Base):
     end: Mapped[int] = mapped_column(Integer)
     n_tokens: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String, nullable=True)  # since format 2
 
     @property
     def headings(self) -> tuple[str, ...]:
@@ -79,3 +85,16 @@ def sqlite_engine(path: Path, *, read_only: bool) -> Engine:
         cursor.close()
 
     return engine
+
+
+def has_link_column(engine: Engine) -> bool:
+    """Whether this database's ``passages`` table has the ``link`` column (format 2)."""
+    return any(c["name"] == "link" for c in inspect(engine).get_columns("passages"))
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Bring a writable database written by an earlier format up to this one's columns
+    (the tables themselves come from ``Base.metadata.create_all``)."""
+    if not has_link_column(engine):
+        with engine.begin() as conn:
+            conn.execute(sql_text("ALTER TABLE passages ADD COLUMN link VARCHAR"))

@@ -51,13 +51,14 @@ class SearchHit:
     start = property(lambda self: self.passage.start)
     end = property(lambda self: self.passage.end)
     location = property(lambda self: self.passage.location)
+    link = property(lambda self: self.passage.link)
 
     def to_dict(self) -> dict:
         """The flat JSON shape of ``qabot-index search --json``."""
         p = self.passage
         return {"passage_id": self.passage_id, "score": self.score, "text": p.text,
                 "source": p.source, "title": p.title, "headings": list(p.headings),
-                "page": p.page, "start": p.start, "end": p.end}
+                "page": p.page, "start": p.start, "end": p.end, "link": p.link}
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class IndexStore:
         self._engine = None
         self._passages = None
         self._faq = None
+        self._has_links: bool | None = None
 
     @classmethod
     def open(
@@ -139,6 +141,31 @@ class IndexStore:
 
             self._engine = sqlite_engine(self.generation_dir / DATABASE, read_only=True)
         return self._engine
+
+    @property
+    def has_links(self) -> bool:
+        """Whether this generation stores passages' links (generations written before format 2
+        lack the column: their passages' ``link`` is None). Checked once."""
+        if self._has_links is None:
+            from indexer.schema import has_link_column
+
+            self._has_links = has_link_column(self.engine)
+        return self._has_links
+
+    def _passage_select(self):
+        """SELECT of whole passage rows, without the link column where the generation lacks it."""
+        from sqlalchemy import select
+        from sqlalchemy.orm import defer
+
+        from indexer.schema import PassageRow
+
+        query = select(PassageRow)
+        return query if self.has_links else query.options(defer(PassageRow.link))
+
+    def _hit(self, row, score: float) -> SearchHit:
+        return SearchHit(row.id, score, Passage(
+            source=row.source, title=row.title, text=row.text, start=row.start, end=row.end,
+            headings=row.headings, page=row.page, link=row.link if self.has_links else None))
 
     def _vector_index(self, name: str):
         from indexer.vectors import read_index
@@ -197,7 +224,7 @@ class IndexStore:
         scores, ids = search(self.passage_index, vectors, k)
         rows = self._rows(PassageRow, ids)
         return [
-            [_hit(rows[int(i)], float(s)) for s, i in zip(srow, irow) if int(i) in rows]
+            [self._hit(rows[int(i)], float(s)) for s, i in zip(srow, irow) if int(i) in rows]
             for srow, irow in zip(scores, ids)
         ]
 
@@ -217,11 +244,14 @@ class IndexStore:
         from sqlalchemy import select
         from sqlalchemy.orm import Session
 
+        from indexer.schema import PassageRow
+
         wanted = sorted({int(i) for i in ids.ravel() if i >= 0})
         if not wanted:
             return {}
+        query = self._passage_select() if model is PassageRow else select(model)
         with Session(self.engine) as session:
-            found = session.scalars(select(model).where(model.id.in_(wanted))).all()
+            found = session.scalars(query.where(model.id.in_(wanted))).all()
             session.expunge_all()
         return {row.id: row for row in found}
 
@@ -229,7 +259,7 @@ class IndexStore:
         from indexer.schema import PassageRow
 
         row = self._rows(PassageRow, np.array([passage_id])).get(passage_id)
-        return _hit(row, 1.0) if row else None
+        return self._hit(row, 1.0) if row else None
 
     def passages(self, passage_ids, vector: np.ndarray | None = None) -> list[SearchHit]:
         """The passages with these ids, in that order (unknown ids skipped); scored by cosine
@@ -247,19 +277,18 @@ class IndexStore:
             if vector is not None:
                 stored = self.passage_index.reconstruct(passage_id)
                 score = float(np.dot(stored, np.asarray(vector, dtype=np.float32).ravel()))
-            hits.append(_hit(row, score))
+            hits.append(self._hit(row, score))
         return hits
 
     def iter_passages(self):
         """Every passage as a SearchHit (score 1.0), in id order."""
-        from sqlalchemy import select
         from sqlalchemy.orm import Session
 
         from indexer.schema import PassageRow
 
         with Session(self.engine) as session:
-            for row in session.scalars(select(PassageRow).order_by(PassageRow.id)):
-                yield _hit(row, 1.0)
+            for row in session.scalars(self._passage_select().order_by(PassageRow.id)):
+                yield self._hit(row, 1.0)
 
     def passage_ids(self) -> np.ndarray:
         """Every passage id, in id order (int64)."""
@@ -334,9 +363,3 @@ class IndexStore:
             knowledge_base=m.knowledge_base,
             file_list=tuple(self.files()) if with_files else (),
         )
-
-
-def _hit(row, score: float) -> SearchHit:
-    return SearchHit(row.id, score, Passage(source=row.source, title=row.title, text=row.text,
-                                            start=row.start, end=row.end,
-                                            headings=row.headings, page=row.page))

@@ -20,7 +20,14 @@ from indexer.embedding import Embedder
 from indexer.errors import KnowledgeBaseNotFoundError, LoadError, ModelMismatchError
 from indexer.generations import FileRecord, IndexLock
 from indexer.loaders import discover, load_file, source_name
-from indexer.manifest import MANIFEST, Manifest, check_model, read_manifest
+from indexer.manifest import (
+    FORMAT_VERSION,
+    LINKS_FORMAT,
+    MANIFEST,
+    Manifest,
+    check_model,
+    read_manifest,
+)
 from indexer.store import IndexStore
 from indexer.vectors import VectorIndexSpec
 from indexer.writer import IndexWriter, Retention
@@ -200,6 +207,8 @@ def build(
             lock=lock,
             progress=progress,
             retention=retention,
+            # every file re-read: the generation is this version's format whatever it was
+            format_version=FORMAT_VERSION if plan.rebuild_reason else None,
         ) as writer:
             _apply(plan, paths, writer, embedder, chunking, report, progress)
             if writer.dirty or plan.reindex_vectors or plan.rebuild_reason:
@@ -239,6 +248,9 @@ def _settings_change(
             f"{chunking.max_tokens}/{chunking.overlap_tokens} tokens (size/overlap)",
             index_type,
         )
+    if manifest.format_version < LINKS_FORMAT:
+        return (f"the index predates public links (format {manifest.format_version}): "
+                "every file is re-read", index_type)
     return None, index_type
 
 

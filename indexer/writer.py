@@ -12,6 +12,11 @@ A writer
    stay, and so does any generation replaced less than ``minutes`` ago, so that a reader
    (every replica of the bot follows the manifest) still answering from it is never cut off.
 A crash before step 5's rename of the manifest leaves the previous generation live and intact.
+
+A staged copy of a database written by an earlier format gets this format's columns
+(``schema.upgrade_schema``), but the generation keeps the earlier ``format_version`` unless the
+caller re-read every file (``format_version=FORMAT_VERSION``): changes alone do not fill the
+links of files they did not touch.
 """
 
 from __future__ import annotations
@@ -36,7 +41,13 @@ from indexer.generations import (
     generation_number,
     now_iso,
 )
-from indexer.manifest import MANIFEST, Manifest, read_manifest, write_manifest_atomic
+from indexer.manifest import (
+    FORMAT_VERSION,
+    MANIFEST,
+    Manifest,
+    read_manifest,
+    write_manifest_atomic,
+)
 from indexer.store import DATABASE, FAQ_FAISS, PASSAGES_FAISS
 from indexer.vectors import VectorIndexSpec
 
@@ -77,8 +88,12 @@ class IndexWriter:
         lock: IndexLock | None = None,
         progress: bool = False,  # a progress bar while the BM25 index is built
         retention: Retention | None = None,
+        # the format the new generation claims; None: this version's for a new or fresh index,
+        # else the previous generation's (see the module doc)
+        format_version: int | None = None,
     ):
         self.index_dir = Path(index_dir)
+        self.format_version = format_version
         self.fresh = fresh
         self.progress = progress
         self.retention = retention or Retention()
@@ -124,7 +139,7 @@ class IndexWriter:
     def _open(self) -> None:
         from sqlalchemy.orm import Session
 
-        from indexer.schema import Base, sqlite_engine
+        from indexer.schema import Base, sqlite_engine, upgrade_schema
         from indexer.vectors import new_index, read_index
 
         self.index_dir.mkdir(parents=True, exist_ok=True)
@@ -144,6 +159,7 @@ class IndexWriter:
             self._faq = new_index(self.spec)
         self._engine = sqlite_engine(self.staging / DATABASE, read_only=False)
         Base.metadata.create_all(self._engine)
+        upgrade_schema(self._engine)
         self._session = Session(self._engine)
 
     def _collect_garbage(self) -> None:
@@ -230,7 +246,8 @@ class IndexWriter:
         p_rows = [
             PassageRow(file_id=row.id, source=p.source, title=p.title,
                        headings_json=json.dumps(list(p.headings), ensure_ascii=False),
-                       page=p.page, start=p.start, end=p.end, n_tokens=p.n_tokens, text=p.text)
+                       page=p.page, start=p.start, end=p.end, n_tokens=p.n_tokens, text=p.text,
+                       link=p.link)
             for p in passages
         ]
         f_rows = [
@@ -348,4 +365,12 @@ class IndexWriter:
             faq_entries=counts[2],
             created_at=previous.created_at if previous else stamp,
             updated_at=stamp,
+            format_version=self._format_version(),
         )
+
+    def _format_version(self) -> int:
+        if self.format_version is not None:
+            return self.format_version
+        if self.previous is None or self.fresh:
+            return FORMAT_VERSION
+        return self.previous.format_version

@@ -25,6 +25,9 @@ class Settings:
     # where things live
     index_dir: Path = Path(".qabot/index")
     kb_dir: Path | None = None  # the knowledge-base folder (make run, /reindex)
+    # the help centre's public address: replies link to articles under it (dialogue/links.py);
+    # None: only articles whose file states an absolute URL get a link
+    kb_base_url: str | None = None
     database_url: str = "sqlite:///.qabot/history.sqlite"
     reader_model: Path | None = None  # None: the shipped reader
     intent_model: Path | None = None  # None: the shipped router
@@ -90,9 +93,17 @@ _CHECKS = {
     "reader_max_answer_tokens": (lambda v: v is None or 1 <= v <= 256,
                                  "an integer from 1 to 256 (tokens)"),
     "retrieval": (lambda v: v in ("dense", "bm25", "hybrid"), "one of dense, bm25, hybrid"),
+    "kb_base_url": (lambda v: v is None or _is_web_url(v),
+                    "an http(s) URL such as https://help.example.com/articles/"),
     "database_url": (lambda v: "://" in v or v.startswith("sqlite:"),
                      "an SQLAlchemy URL such as sqlite:///path/history.sqlite"),
 }
+
+
+def _is_web_url(value: str) -> bool:
+    from qabot.dialogue.links import is_web_url  # here: qabot.dialogue imports this module
+
+    return is_web_url(value)
 
 
 # settings that were replaced: a config that still names one gets told what to use instead

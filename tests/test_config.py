@@ -69,3 +69,22 @@ def test_a_bad_database_url_is_reported_without_its_password():
     with pytest.raises(InvalidSettingError) as error:
         load_settings(env={"QABOT_DATABASE_URL": "bot:hunter2@db.example.com/qabot"})
     assert "hunter2" not in str(error.value) and "bot:***@db.example.com" in str(error.value)
+
+
+def test_kb_base_url_is_an_http_url_or_unset(tmp_path):
+    assert Settings().kb_base_url is None and load_settings(env={}).kb_base_url is None
+    env = {"QABOT_KB_BASE_URL": "https://obsidian.md/help/"}
+    assert load_settings(env=env).kb_base_url == "https://obsidian.md/help/"
+    toml = tmp_path / "qabot.toml"
+    toml.write_text('kb_base_url = "http://help.example.com"\n')
+    assert load_settings(toml, env={}).kb_base_url == "http://help.example.com"
+    assert load_settings(env={"QABOT_KB_BASE_URL": ""}).kb_base_url is None
+    for bad in ("javascript:alert(1)", "help.example.com/articles", "//help.example.com",
+                " https://help.example.com", "ftp://help.example.com", "data:text/html,x"):
+        with pytest.raises(InvalidSettingError,
+                           match=r"QABOT_KB_BASE_URL: expected an http\(s\) URL .*got "
+                                 + repr(bad).replace("(", r"\(").replace(")", r"\)")):
+            load_settings(env={"QABOT_KB_BASE_URL": bad})
+    toml.write_text('kb_base_url = "file:///etc/passwd"\n')
+    with pytest.raises(InvalidSettingError, match="kb_base_url: expected an http"):
+        load_settings(toml, env={})

@@ -255,3 +255,44 @@ def test_a_symlink_out_of_the_knowledge_base_is_ignored_not_fatal(tmp_path):
     assert store.stats().files == 2
     assert not any("hunter2" in h.text for h in store.search(
         HashingEmbedder().embed(["root password hunter2"])[0], 10))
+
+
+@pytest.mark.parametrize("front_matter, link", [
+    ("permalink: /sync/plans/\nurl: https://x.org/u\nslug: s", "/sync/plans/"),
+    ("url: https://help.example.com/a b\nslug: s", "https://help.example.com/a b"),
+    ("slug: plans-and-limits", "plans-and-limits"),
+    ("permalink: ''\nslug: fallback", "fallback"),  # first *set*, in order
+    ("slug: 2024", "2024"),
+    ("title: no link here", None),
+    ("permalink: [unclosed", None),  # broken YAML: no link, the file still loads
+    ("- a list\n- not a mapping", None),
+    ("permalink: !!python/object/apply:os.system ['echo x']", None),  # safe_load refuses
+    ("slug: true", None),
+])
+def test_markdown_front_matter_gives_the_link(tmp_path, front_matter, link):
+    text = f"---\n{front_matter}\n---\n# Plans\n\nSync stores 1 GB per vault.\n"
+    loaded = load_file(write(tmp_path, "Sync/Plans.md", text), "Sync/Plans.md")
+    assert [d.text for d in loaded.documents] == ["Sync stores 1 GB per vault."]
+    assert [d.link for d in loaded.documents] == [link]
+
+
+def test_markdown_link_reaches_every_passage_and_other_files_have_none(tmp_path):
+    from indexer.chunking import ChunkSettings, chunk_documents
+    from tests.fakes import regex_token_spans
+
+    text = "---\nslug: sync-guide\n---\n" + MARKDOWN.split("---\n", 2)[2]
+    docs = load_file(write(tmp_path, "guide.md", text), "guide.md").documents
+    passages = chunk_documents(docs, regex_token_spans, ChunkSettings(max_tokens=16,
+                                                                      overlap_tokens=4))
+    assert len(passages) > 3 and {p.link for p in passages} == {"sync-guide"}
+    assert {d.link for d in load_file(write(tmp_path, "s.md", MARKDOWN)).documents} == {None}
+    assert load_file(write(tmp_path, "t.txt", "permalink: /no\n")).documents[0].link is None
+
+
+def test_html_canonical_link_gives_the_link(tmp_path):
+    page = HTML.replace("<head>", '<head><link rel="alternate" href="/feed.xml">'
+                                  '<link rel="Canonical" href=" /release-notes/ ">'
+                                  '<link rel="canonical" href="/second">')
+    loaded = load_file(write(tmp_path, "notes.html", page), "notes.html")
+    assert {d.link for d in loaded.documents} == {"/release-notes/"}
+    assert {d.link for d in load_file(write(tmp_path, "n.html", HTML)).documents} == {None}

@@ -303,3 +303,66 @@ def test_a_running_retriever_follows_a_generation_built_by_another_process(tmp_p
         retriever.search("sync offline", 1)
         time.sleep(0.1)
     assert "merges edits" in retriever.search("sync offline", 1)[0].text
+
+
+def downgrade_to_format_1(index: Path) -> Path:
+    """Make a built index what the version before public links wrote: no passages.link column,
+    format_version 1 in the manifest. Returns the generation's folder."""
+    import json
+
+    manifest = json.loads((index / "manifest.json").read_text())
+    generation = index / manifest["generation"]
+    db = sqlite3.connect(generation / "index.sqlite")
+    db.execute("ALTER TABLE passages DROP COLUMN link")
+    db.commit()
+    db.close()
+    manifest["format_version"] = 1
+    (index / "manifest.json").write_text(json.dumps(manifest))
+    return generation
+
+
+def link_column(database: Path) -> bool:
+    db = sqlite3.connect(database)
+    try:
+        return "link" in {row[1] for row in db.execute("PRAGMA table_info(passages)")}
+    finally:
+        db.close()
+
+
+def test_a_format_1_index_opens_searches_and_a_plain_build_adds_links(tmp_path):
+    from indexer.sync import remove_sources
+
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    (kb / "pricing.md").write_text("---\npermalink: /plans/\n---\n"
+                                   + (kb / "pricing.md").read_text())
+    build(kb, index, emb, chunking=SMALL)
+    old = downgrade_to_format_1(index)
+
+    store = assert_consistent(index)  # the old generation reads as it is, links absent
+    assert not store.has_links and store.manifest.format_version == 1
+    hit = query(store, emb, "team plan per user")[0]
+    assert (hit.source, hit.link, hit.to_dict()["link"]) == ("pricing.md", None, None)
+    assert {h.link for h in store.iter_passages()} == {None}
+    assert len(store.bm25()) == store.manifest.passages
+    store.close()
+
+    # a change that re-reads no file adds the column but does not claim the new format
+    remove_sources(index, ["sync.txt"])
+    store = assert_consistent(index)
+    assert store.has_links and store.manifest.format_version == 1
+    assert {h.link for h in store.iter_passages()} == {None}
+    store.close()
+    assert not link_column(old / "index.sqlite")  # committed generations are never modified
+
+    plan = build(kb, index, emb, dry_run=True).plan
+    assert plan.rebuild_reason == ("the index predates public links (format 1): "
+                                   "every file is re-read")
+    report = build(kb, index, emb)  # a plain build
+    assert report.committed and set(report.plan.updated) == {"pricing.md", "faq.csv"}
+    assert report.plan.added == ("sync.txt",)
+    store = assert_consistent(index)
+    assert store.manifest.format_version == 2 and store.manifest.max_tokens == SMALL.max_tokens
+    assert query(store, emb, "team plan per user")[0].link == "/plans/"
+    assert {h.source: h.link for h in store.iter_passages()}["sync.txt"] is None
+    store.close()
+    assert build(kb, index, emb).plan.rebuild_reason is None  # upgraded once

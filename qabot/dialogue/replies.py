@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-KINDS = ("answer", "faq", "template", "fallback", "handoff", "handed_off", "end",
+KINDS = ("answer", "faq", "related", "template", "fallback", "handoff", "handed_off", "end",
          "out_of_scope", "context", "invalid", "error")
 
 
@@ -21,6 +21,7 @@ class Source:
     score: float | None = None  # retrieval similarity
     context: str = ""  # the whole passage (for feedback export)
     answer_start: int | None = None  # the answer's offset in ``context``
+    url: str | None = None  # the article's public URL (``links.public_url``); None: no link
 
     def highlighted(self, before: str = "**", after: str = "**") -> str:
         if self.highlight is None:
