@@ -71,6 +71,11 @@ class BM25:
             return np.zeros(len(self.ids), dtype=np.float32)
         return self._index.get_scores_from_ids(terms)
 
+    def unknown_terms(self, query: str) -> list[str]:
+        """The distinct terms of ``query`` that no passage uses."""
+        vocabulary = self._index.vocab_dict if self._index is not None else {}
+        return [t for t in dict.fromkeys(lexical.tokenize(query)) if t not in vocabulary]
+
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The top ``k`` (id, score) with a positive score, best first; ties in index order."""
         scores = self.scores(query)

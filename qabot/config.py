@@ -40,6 +40,9 @@ class Settings:
     answer_confidence: float | None = None
     # the FAQ confidence (0-1) a curated answer needs; the model's own: 99% precision on pairs
     faq_confidence: float | None = None
+    # the related confidence (0-1) a "related" reply needs (the excerpt of the passage that
+    # looks related, when no answer is sure enough); the model's own: chosen on help centres
+    related_confidence: float | None = None
     confidence_model: Path | None = None  # None: the shipped qabot/models/confidence.json
     top_k: int = 5  # passages read per question
     retrieval: str = "hybrid"  # dense | bm25 | hybrid (reciprocal rank fusion of both)
@@ -88,6 +91,8 @@ _CHECKS = {
                                        for o in v), "origins such as https://help.example.com"),
     "answer_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "faq_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
+    "related_confidence": (lambda v: v is None or 0.0 <= v <= 1.0,
+                           "a probability from 0 to 1"),
     "intent_threshold": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "reader_precision": (lambda v: v is None or v in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
     "reader_max_answer_tokens": (lambda v: v is None or 1 <= v <= 256,

@@ -129,12 +129,16 @@ def source_of(hit, start: int | None = None, end: int | None = None) -> Source:
                   hit.source, hit.passage_id, round(float(hit.score), 4), text, start)
 
 
-def answer_text(span: str, source: Source) -> str:
-    """The reply: the span, the sentence it came from (quoted), the citation. Line breaks
-    of hard-wrapped text inside the span or sentence read as spaces."""
+def answer_text(span: str, source: Source, *, steps: bool = False) -> str:
+    """The reply: the span, the sentence it came from (quoted), the citation (with the
+    article's link when it has one). Line breaks of hard-wrapped text inside the span or
+    sentence read as spaces; the steps of a how-to answer keep their lines."""
+    citation = f"Source: {source.location}" + (f" — {source.url}" if source.url else "")
+    if steps:
+        return f"{span}\n\n{citation}"
     span, snippet = " ".join(span.split()), " ".join(source.snippet.split())
     lines = [span]
     if snippet and snippet != span:
         lines.append(f"“{snippet}”")
-    lines.append(f"Source: {source.location}")
+    lines.append(citation)
     return "\n\n".join(lines)

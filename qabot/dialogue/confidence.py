@@ -135,17 +135,17 @@ class ConfidenceModel:
         z = float(x @ np.asarray(self.weights) + self.bias)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
-    def to_json(self) -> dict:
-        return {"features": list(FEATURES), "mean": list(self.mean), "scale": list(self.scale),
+    def to_json(self, features: Sequence[str] = FEATURES) -> dict:
+        return {"features": list(features), "mean": list(self.mean), "scale": list(self.scale),
                 "weights": list(self.weights), "bias": self.bias, "threshold": self.threshold,
                 **self.info}
 
     @classmethod
-    def from_json(cls, data: dict) -> ConfidenceModel:
-        if tuple(data.get("features", ())) != FEATURES:
+    def from_json(cls, data: dict, features: Sequence[str] = FEATURES) -> ConfidenceModel:
+        if tuple(data.get("features", ())) != tuple(features):
             raise ModelNotFoundError(
                 "the confidence model was trained on other features; retrain it with "
-                "'qabot train confidence'")
+                "'qabot train confidence' (and 'qabot train tiers')")
         known = {"features", "mean", "scale", "weights", "bias", "threshold"}
         return cls(tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
                    float(data["bias"]), float(data["threshold"]),
@@ -177,14 +177,38 @@ class FaqConfidence:
 
 
 @dataclass(frozen=True)
+class Tiers:
+    """The help-centre tier model over ``tier_evidence.TIER_FEATURES``: ``related``, how likely
+    the related reply of a candidate the bot is not sure enough to assert holds the answer,
+    with its operating point (``qabot train tiers``)."""
+
+    related: ConfidenceModel
+
+    def to_json(self) -> dict:
+        from qabot.dialogue.tier_evidence import TIER_FEATURES
+
+        return {"related": self.related.to_json(TIER_FEATURES)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Tiers:
+        from qabot.dialogue.tier_evidence import TIER_FEATURES
+
+        return cls(ConfidenceModel.from_json(data["related"], TIER_FEATURES))
+
+
+@dataclass(frozen=True)
 class Confidences:
-    """What the shipped confidence file holds: the answer model and the FAQ model."""
+    """What the shipped confidence file holds: the answer model, the FAQ model and the
+    related-tier model fitted on help centres (None: no related replies)."""
 
     answer: ConfidenceModel
     faq: FaqConfidence
+    tiers: Tiers | None = None
 
     def save(self, path: str | Path) -> None:
         data = {**self.answer.to_json(), "faq": self.faq.to_json()}
+        if self.tiers is not None:
+            data["tiers"] = self.tiers.to_json()
         Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
 
@@ -193,8 +217,9 @@ def load_confidence(path: str | Path | None = None) -> Confidences:
     try:
         data = json.loads(path.read_text())
         return Confidences(ConfidenceModel.from_json({k: v for k, v in data.items()
-                                                      if k != "faq"}),
-                           FaqConfidence.from_json(data["faq"]))
+                                                      if k not in ("faq", "tiers")}),
+                           FaqConfidence.from_json(data["faq"]),
+                           Tiers.from_json(data["tiers"]) if "tiers" in data else None)
     except FileNotFoundError:
         raise ModelNotFoundError(f"no answer-confidence model at {path}; train one with "
                                  f"'qabot train confidence'") from None

@@ -29,24 +29,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qabot.config import Settings
-from qabot.dialogue.answers import (
-    FaqPassage,
-    Outcome,
-    answer_text,
-    clean_text,
-    find_words,
-    readable,
-    repeats,
-    source_of,
-    steps_outcome,
-    tidy,
-)
-from qabot.dialogue.confidence import Confidences, evidence, load_confidence, relevant
+from qabot.dialogue.answers import FaqPassage, Outcome, clean_text, readable
+from qabot.dialogue.assess import Candidate, assess
+from qabot.dialogue.confidence import Confidences, load_confidence, relevant
 from qabot.dialogue.faq import FaqMatcher
 from qabot.dialogue.followup import contextual_query, is_follow_up, starts_follow_up
 from qabot.dialogue.protocols import ConversationStore, IntentRouter, Reading, Retrieval
 from qabot.dialogue.replies import Reply, Source
-from qabot.dialogue.steps import is_how_to
 from qabot.intents.text import prepare
 
 if TYPE_CHECKING:  # the engine never imports SQLAlchemy; history is handed to it
@@ -94,6 +83,16 @@ class ChatEngine:
         """The confidence an answer needs: the setting, else the model's operating point."""
         chosen = self.settings.answer_confidence
         return self.confidences.answer.threshold if chosen is None else chosen
+
+    @property
+    def related_confidence(self) -> float | None:
+        """The confidence a related reply needs: the setting, else the related model's
+        operating point (None: no related model, no related replies)."""
+        chosen = self.settings.related_confidence
+        tiers = self.confidences.tiers
+        if tiers is None:
+            return None
+        return tiers.related.threshold if chosen is None else chosen
 
     @property
     def faq_confidence(self) -> float:
@@ -248,7 +247,7 @@ class ChatEngine:
             return Outcome("template", self._template(prediction.intent, conversation_id)
                             or AFFIRM, **seen)
         if action == "context":
-            offered = last_reply is not None and last_reply.kind == "fallback"
+            offered = last_reply is not None and last_reply.kind in ("fallback", "related")
             if offered and prediction.intent == "affirm":
                 return Outcome("handoff", HANDOFF, **seen)
             return Outcome("context", DENY if prediction.intent == "deny" else AFFIRM, **seen)
@@ -265,7 +264,7 @@ class ChatEngine:
         passages for gets an honest "I don't know" (and is logged as unanswered); only a
         message the knowledge base knows nothing about is refused as out of scope."""
         found = self._knowledge(text, vector, None, seen, None)
-        if found.kind in ("answer", "faq"):
+        if found.kind in ("answer", "faq", "related"):
             return found
         if found.extra.get("relevant"):
             return found
@@ -287,34 +286,41 @@ class ChatEngine:
             return Outcome("faq", faq.answer, answer=faq.answer,
                             score=round(faq_confidence, 4), sources=(source,),
                             topic=standalone, **seen)
+        hits, found = self._read(query, text, vector, said)
+        if found is None:
+            return Outcome("fallback", DONT_KNOW, topic=standalone, unanswered=True,
+                            extra={"relevant": relevant(query, hits)}, **seen)
+        confidence, tiers = found.answer_probability, self.confidences.tiers
+        related = tiers.related.probability(found.tier) if tiers is not None else None
+        score = round(confidence, 4)
+        if confidence >= self.answer_confidence:
+            return replace(found.answer, score=score, topic=standalone, **seen)
+        threshold = self.related_confidence
+        if related is not None and threshold is not None and related >= threshold:
+            return replace(found.related, score=score, topic=standalone,
+                           extra={"relevant": True, "related": round(related, 4)}, **seen)
+        return Outcome("fallback", DONT_KNOW, score=score, topic=standalone, unanswered=True,
+                       candidate=found.answer.text, extra={"relevant": relevant(query, hits)},
+                       **seen)
+
+    def _read(self, query: str, message: str, vector: np.ndarray,
+              said: StoredMessage | None) -> tuple[list, Candidate | None]:
+        """The passages read for ``query`` and the best candidate answer in them, assessed."""
         # the curated answers of the nearest FAQ entries are read too: clean, short contexts
         faqs = [FaqPassage.of(h)
                 for h in self.retriever.search_faq(query, FAQ_CONTEXTS, vector=vector)]
         hits = [*self.retriever.search(query, self.settings.top_k, vector=vector), *faqs]
         result = self.reader.read(query, hits, top_k=3)
-        fresh = [a for a in result.answers if not repeats(a, hits[a.passage_index], said)]
-        best = tidy(fresh[0]) if fresh else None
-        confidence = (self.confidences.answer.probability(
-            evidence(query, hits, fresh, result.no_answer_score, best))
-            if best is not None else None)
-        sure = confidence is not None and confidence >= self.answer_confidence
-        if sure and is_how_to(text):
-            steps = steps_outcome(hits, best, said)
-            if steps is not None:
-                return replace(steps, score=round(confidence, 4), topic=standalone, **seen)
-        also = [(i, find_words(hits[i].text, best.text)) for i in best.also_in] if best else []
-        sources = (source_of(hits[best.passage_index], best.start, best.end),
-                   *(source_of(hits[i], *at) for i, at in also if at is not None)
-                   ) if best else ()
-        if not sure:
-            return Outcome("fallback", DONT_KNOW,
-                            score=round(confidence, 4) if confidence is not None else None,
-                            topic=standalone, unanswered=True,
-                            candidate=answer_text(best.text, sources[0]) if best else None,
-                            extra={"relevant": relevant(query, hits)}, **seen)
-        return Outcome("answer", answer_text(best.text, sources[0]), answer=best.text,
-                        score=round(confidence, 4), sources=sources, topic=standalone,
-                        **seen)
+        return hits, assess(query, message, hits, result, said, self.confidences,
+                            unknown_words=self.retriever.unknown_words(query),
+                            base_url=self.settings.kb_base_url)
+
+    def assess(self, question: str) -> Candidate | None:
+        """The best candidate answer to a standalone question, with the replies it would make
+        and the evidence the tiers weigh (``qabot train tiers`` and evaluations; nothing is
+        stored)."""
+        text = clean_text(question, self.settings.max_message_chars)
+        return self._read(text, text, self.retriever.embed(prepare(text)), None)[1]
 
     def _template(self, intent: str, conversation_id: int) -> str | None:
         intent_set = self.intents.intent_set

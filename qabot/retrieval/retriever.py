@@ -201,6 +201,11 @@ class Retriever:
                                        [self.dense_weight, 1.0])[:k]
         return store.passages([i for i, _ in fused], vector)
 
+    def unknown_words(self, text: str) -> int:
+        """How many distinct words of ``text`` no passage of the knowledge base uses (the BM25
+        vocabulary: loaded on first use in every mode)."""
+        return len(self._snapshot(lexical=True)[1].unknown_terms(text))
+
     def search_faq(self, text: str, k: int = 1, *, vector: np.ndarray | None = None
                    ) -> list[FaqHit]:
         """The k FAQ questions nearest to ``text`` (dense)."""
