@@ -1,4 +1,5 @@
-"""`qabot train confidence`: the answer and FAQ confidence models."""
+"""`qabot train confidence` (the answer and FAQ confidence models) and `qabot train tiers`
+(the related-tier model, fitted on help centres)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,34 @@ def add_parsers(train) -> None:
     tc.add_argument("--no-progress", action="store_true")
     tc.set_defaults(func=cmd_train_confidence)
 
+    tt = train.add_parser(
+        "tiers", help="fit the related tier on help centres (when to show a related passage)",
+        description="Index each help centre, ask its questions as the bot does, and fit a "
+        "logistic regression over the tier evidence (the answer confidence, retrieval "
+        "similarity and margin between articles, reader/retriever agreement, title and excerpt "
+        "overlap, words the knowledge base never uses, ...) that predicts whether the related "
+        "reply holds the answer. Each question file is one fold (files of one help centre must "
+        "cover disjoint articles); the operating point is the lowest probability at which, out "
+        "of fold, at most --unanswerable-share of the unanswerable questions get a related "
+        "reply. Writes a copy of the confidence file with the model added (ship it as "
+        "qabot/models/confidence.json). Run it again after 'qabot train confidence'.")
+    tt.add_argument("--help-centre", action="append", required=True, nargs="+",
+                    metavar=("KB_DIR", "QUESTIONS"),
+                    help="a knowledge-base folder and its question files (the format of "
+                    "'qabot eval support'); repeatable")
+    tt.add_argument("--confidence", type=Path, metavar="FILE",
+                    help="the confidence file to extend (default: the shipped one)")
+    tt.add_argument("--out", type=Path, default=Path(".qabot/train/tiers/confidence.json"),
+                    metavar="FILE", help="where to write it (default: %(default)s)")
+    tt.add_argument("--work", type=Path, default=Path(".qabot/train/tiers"), metavar="DIR",
+                    help="indexes and cached examples (default: %(default)s; delete it to "
+                    "ask the questions again)")
+    tt.add_argument("--unanswerable-share", type=float, default=0.25,
+                    help="the most unanswerable questions that may get a related reply, as a "
+                    "share (default 0.25)")
+    tt.add_argument("--no-progress", action="store_true")
+    tt.set_defaults(func=cmd_train_tiers)
+
 
 def cmd_train_confidence(args: argparse.Namespace) -> int:
     from qabot.training.confidence import ConfidenceTrainConfig, run
@@ -80,5 +109,42 @@ def cmd_train_confidence(args: argparse.Namespace) -> int:
     print(f"FAQ confidence: operating point {model.faq.threshold:.4f} (cosine "
           f"{f['cosine']:.3f}): precision {f['precision']:.1%}, recall {f['recall']:.1%} of "
           f"{f['similar']} similar pairs")
+    print(f"written to {args.out}")
+    return 0
+
+
+def cmd_train_tiers(args: argparse.Namespace) -> int:
+    from qabot.training.tiers import TierTrainConfig, run
+
+    sources = []
+    for kb, *files in args.help_centre:
+        if not files:
+            raise QabotError(f"--help-centre {kb}: give its question files after the folder")
+        if not Path(kb).is_dir():
+            raise QabotError(f"knowledge-base folder not found: {kb}")
+        for f in files:
+            if not Path(f).is_file():
+                raise QabotError(f"question file not found: {f}")
+        sources.append((Path(kb), [Path(f) for f in files]))
+    if not 0.0 <= args.unanswerable_share <= 1.0:
+        raise QabotError(f"--unanswerable-share must be between 0 and 1, got "
+                         f"{args.unanswerable_share}")
+    if args.confidence is not None and not args.confidence.is_file():
+        raise QabotError(f"confidence file not found: {args.confidence}")
+    cfg = TierTrainConfig(sources=sources, confidence_in=args.confidence, out=args.out,
+                          work_dir=args.work, unanswerable_share=args.unanswerable_share)
+    try:
+        model, report = run(cfg, progress=progress(args))
+    except ValueError as exc:
+        raise QabotError(str(exc)) from None
+    related = model.tiers.related
+    print(f"related tier: operating point {related.threshold:.4f} "
+          f"({related.info['resolving']} of {related.info['examples']} related replies hold "
+          f"the answer)")
+    for fold, v in report["at_point"].items():
+        print(f"  {fold}: resolved {v['resolved']} of {v['answerable']} (answered "
+              f"{v['answered']}, misleading {v['misleading']}, related {v['related']}); "
+              f"unanswerable: answered {v['unanswerable_answered']}, related "
+              f"{v['unanswerable_related']} of {v['unanswerable']} (out of fold)")
     print(f"written to {args.out}")
     return 0

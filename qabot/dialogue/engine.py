@@ -36,6 +36,7 @@ from qabot.dialogue.faq import FaqMatcher
 from qabot.dialogue.followup import contextual_query, is_follow_up, starts_follow_up
 from qabot.dialogue.protocols import ConversationStore, IntentRouter, Reading, Retrieval
 from qabot.dialogue.replies import Reply, Source
+from qabot.dialogue.twins import same_question
 from qabot.intents.text import prepare
 
 if TYPE_CHECKING:  # the engine never imports SQLAlchemy; history is handed to it
@@ -306,9 +307,11 @@ class ChatEngine:
     def _read(self, query: str, message: str, vector: np.ndarray,
               said: StoredMessage | None) -> tuple[list, Candidate | None]:
         """The passages read for ``query`` and the best candidate answer in them, assessed."""
-        # the curated answers of the nearest FAQ entries are read too: clean, short contexts
+        # the curated answers of the nearest FAQ entries are read too (clean, short contexts),
+        # but not one whose question the twin check says is another (another plan's, ...)
         faqs = [FaqPassage.of(h)
-                for h in self.retriever.search_faq(query, FAQ_CONTEXTS, vector=vector)]
+                for h in self.retriever.search_faq(query, FAQ_CONTEXTS, vector=vector)
+                if same_question(query, h.question)]
         hits = [*self.retriever.search(query, self.settings.top_k, vector=vector), *faqs]
         result = self.reader.read(query, hits, top_k=3)
         return hits, assess(query, message, hits, result, said, self.confidences,
