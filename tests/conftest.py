@@ -109,7 +109,10 @@ def kb_index(tmp_path, fake_embedder):
 
 @pytest.fixture
 def make_engine(kb_index, tmp_path, fake_embedder):
-    def make(reader=None, **settings):
+    def make(reader=None, confidences=None, **settings):
+        """``confidences``: the engine's confidence models (``fakes.fake_confidences()``:
+        every answer is given; ``fakes.related_confidences()`` with ``answer_confidence=None``:
+        every candidate answer is a related reply)."""
         from qabot.config import Settings
         from qabot.dialogue import ChatEngine
         from qabot.history import History
@@ -120,5 +123,5 @@ def make_engine(kb_index, tmp_path, fake_embedder):
         return ChatEngine(history=history, retriever=Retriever(kb_index, fake_embedder),
                           intents=RuleIntents(), reader=reader or NumberReader(),
                           settings=Settings(**{"answer_confidence": 0.0, **settings}),
-                          confidences=fake_confidences())
+                          confidences=confidences or fake_confidences())
     return make

@@ -9,7 +9,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from qabot.dialogue.confidence import FEATURES, ConfidenceModel, Confidences, FaqConfidence
+from qabot.dialogue.confidence import (
+    FEATURES,
+    ConfidenceModel,
+    Confidences,
+    FaqConfidence,
+    Tiers,
+)
+from qabot.dialogue.tier_evidence import TIER_FEATURES
 from qabot.intents.intentset import load_intent_set
 from qabot.intents.routing import IntentPrediction
 from qabot.reader.model import ReaderAnswer, ReaderResult
@@ -142,3 +149,14 @@ def fake_confidences(faq_cosine: float = 0.9) -> Confidences:
     n = len(FEATURES)
     answer = ConfidenceModel((0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0, 0.5, {})
     return Confidences(answer, FaqConfidence(50.0, -50.0 * faq_cosine, 0.5, {}))
+
+
+def related_confidences(faq_cosine: float = 0.9) -> Confidences:
+    """Confidence models that make every candidate answer a related reply: the answer model
+    is never sure (the engine must use its operating point: ``answer_confidence=None``), the
+    related-tier model always is; FAQ matches as in ``fake_confidences``."""
+    n, t = len(FEATURES), len(TIER_FEATURES)
+    never = ConfidenceModel((0.0,) * n, (1.0,) * n, (0.0,) * n, -50.0, 0.5, {})
+    always = ConfidenceModel((0.0,) * t, (1.0,) * t, (0.0,) * t, 50.0, 0.5, {})
+    return Confidences(never, FaqConfidence(50.0, -50.0 * faq_cosine, 0.5, {}),
+                       Tiers(related=always))

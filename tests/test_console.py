@@ -9,8 +9,12 @@ import pytest
 
 from qabot import cli
 from qabot.cli import history as history_cli
+from qabot.dialogue.replies import Reply, Source
 from qabot.frontends import console
 from qabot.history import History
+from tests.fakes import related_confidences
+
+BASE = "https://help.example.com/"
 
 
 def _script(lines):
@@ -115,3 +119,70 @@ def test_parse_age():
     assert history_cli.parse_age("90d") == timedelta(days=90)
     assert history_cli.parse_age(" 2w ") == timedelta(weeks=2)
     assert history_cli.parse_age("12h") == timedelta(hours=12)
+
+
+def related_engine(make_engine):
+    """Every candidate answer is a related reply; articles link under ``BASE``."""
+    return make_engine(confidences=related_confidences(), answer_confidence=None,
+                       kb_base_url=BASE)
+
+
+def test_a_related_reply_is_shown_as_a_suggestion_with_its_links(make_engine):
+    engine = related_engine(make_engine)
+    out: list[str] = []
+    console.chat(engine, "ria", write=out.append, read=_script([
+        "When can annual payments be refunded?", "/bad", "yes"]))
+    related, rated, handed = out[1:4]
+    lines = related.splitlines()
+    assert lines[0] == "bot> Related (not certain):"  # a suggestion, not an answer
+    assert lines[1].startswith("I'm not sure this answers it")
+    assert "“Annual payments can be refunded within «30 days» of the charge." in related
+    assert f"Source: refunds.md — {BASE}refunds" in related
+    assert f"See also: Two-factor authentication — {BASE}two-factor" in related
+    assert rated == "bot> Thanks for the feedback!"  # a related reply is rated like any
+    assert "connecting you with a person" in handed  # "yes" takes the offer of a person
+    assert engine.history.stats().feedback_down == 1
+    (down,) = engine.history.rated_answers(-1)
+    assert down.answer.kind == "related"
+
+
+def test_ask_prints_the_related_label_and_json_keeps_the_kind_and_urls(make_engine):
+    engine = related_engine(make_engine)
+    out: list[str] = []
+    console.ask(engine, "When can annual payments be refunded?", "rex", write=out.append)
+    assert out[0].startswith("Related (not certain):\n") and "«30 days»" in out[0]
+    console.ask(engine, "When can annual payments be refunded?", "rex", as_json=True,
+                write=out.append)
+    reply = json.loads(out[1])
+    assert reply["kind"] == "related" and reply["answer"] is None
+    assert [s["url"] for s in reply["sources"]][:2] == [f"{BASE}refunds", f"{BASE}two-factor"]
+
+
+def test_format_related_adds_only_web_links_the_text_had_no_room_for():
+    excerpt = Source("Plans", "plans.md > Limits", "Sync keeps  1 GB  of notes.", (12, 16),
+                     url="https://help.example.com/plans")
+    more = (Source("Evil", "evil.md", "evil.md", url="javascript:alert(1)"),
+            Source("Sync", "sync.md", "sync.md", url="https://help.example.com/sync"))
+    text = ("I'm not sure this answers it, but this part of the help centre looks related:"
+            "\n\n“Sync keeps 1 GB of notes.”\n\nSource: plans.md > Limits\n\nIf this "
+            "doesn't help, I can connect you with a person (reply yes, or type /human).")
+    shown = console.format_reply(Reply(text, "related", 1, 2, 1, sources=(excerpt, *more)))
+    assert shown.splitlines()[0] == "Related (not certain):"
+    assert "“Sync keeps «1 GB» of notes.”" in shown  # whitespace folded as in the text
+    assert shown.endswith("  Plans — https://help.example.com/plans\n"
+                          "  Sync — https://help.example.com/sync")
+    assert "javascript" not in shown
+
+
+def test_history_stats_count_related_replies_as_unanswered(make_engine, tmp_path, capsys):
+    engine = related_engine(make_engine)
+    conversation = engine.start("console", "rob")
+    engine.respond(conversation, "When can annual payments be refunded?")
+    db = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    assert cli.main(["history", "stats", "--json", "--db", db]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["answered"], stats["related"], stats["unanswered"]) == (0, 1, 1)
+    assert cli.main(["history", "stats", "--db", db]) == 0
+    assert "related 1 (suggestions, not answers" in capsys.readouterr().out
+    assert cli.main(["history", "unanswered", "--db", db]) == 0
+    assert "When can annual payments be refunded?" in capsys.readouterr().out

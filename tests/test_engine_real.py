@@ -65,11 +65,11 @@ def test_a_follow_up_conversation_cites_the_topic_article(real_engine):
     reply = real_engine.respond(conv, "what if I lose my phone?")
     # read with its topic: an answer from the topic's article, or (the shipped reader's best
     # span there is "2FA is available on all plans", which does not answer it) an honest
-    # fallback whose withheld candidate came from that article
+    # fallback or related reply whose withheld candidate came from that article
     if reply.kind in ("answer", "faq"):
         assert {s.source for s in reply.sources} & {"two-factor-authentication.md", "faq.csv"}
     else:
-        assert reply.kind == "fallback"
+        assert reply.kind in ("fallback", "related")
         assert "two-factor-authentication.md" in reply.candidate
     stored = real_engine.history.messages(conv)
     assert stored[-2].topic == "How do I turn on two-factor authentication?"
@@ -90,7 +90,7 @@ def test_bad_input_never_crashes_and_is_stored(real_engine, text):
 
 def test_latency_of_a_knowledge_question(real_engine):
     conv = real_engine.start("test", "latency")
-    reply = real_engine.respond(conv, "How long are deleted notes kept in the trash?")
+    reply = real_engine.respond(conv, "how much RAM does the desktop app need")
     assert reply.kind in ("answer", "faq")
     assert reply.latency_ms < 2000  # generous: BENCHMARKS.md has the measured p50/p95
 
@@ -160,8 +160,9 @@ def hardware_engine(tmp_path_factory, minilm):
 def test_an_in_domain_question_about_an_unknown_product_is_never_refused(hardware_engine,
                                                                           question):
     reply = hardware_engine.respond(hardware_engine.start("test", question), question)
-    # answered, or honestly not known (a person offered): never "I only help with the product"
-    assert reply.kind in ("answer", "fallback"), (question, reply.kind, reply.intent)
+    # answered, a related passage shown, or honestly not known (a person offered): never
+    # "I only help with the product"
+    assert reply.kind in ("answer", "related", "fallback"), (question, reply.kind, reply.intent)
 
 
 @pytest.mark.parametrize("question", [
@@ -172,3 +173,45 @@ def test_an_in_domain_question_about_an_unknown_product_is_never_refused(hardwar
 def test_an_off_topic_question_is_refused(hardware_engine, question):
     reply = hardware_engine.respond(hardware_engine.start("test", question), question)
     assert reply.kind == "out_of_scope", (question, reply.kind, reply.intent)
+
+
+# one real case per tier, with the shipped models on the example knowledge base
+TIERS = [
+    ("how many devices can I use for free?", "faq", "2 devices"),
+    ("how long do I have to ask for a refund on a yearly plan?", "related", "30 days"),
+    ("How long do I have to ask for a refund of a yearly plan?", "related", "30 days"),
+    ("is there an apple watch app?", "fallback", "connect you with a person"),
+    ("what's the best recipe for banana bread?", "out_of_scope", "rephrase"),
+]
+
+
+@pytest.mark.parametrize(("question", "kind", "expected"), TIERS)
+def test_each_tier_is_reached_by_a_real_question(real_engine, question, kind, expected):
+    conv = real_engine.start("test", f"tier-{question}")
+    reply = real_engine.respond(conv, question)
+    assert reply.kind == kind, reply.text
+    assert expected in reply.text
+    if kind == "related":
+        assert reply.answer is None  # nothing asserted
+        assert len(reply.text) <= 700 and len(reply.sources[0].snippet) <= 400
+        assert reply.sources[0].source == "refund-policy.md"
+        # stored as its own kind, and still a content gap for the dashboard
+        stored = real_engine.history.messages(conv)[-1]
+        assert stored.kind == "related"
+        assert question in [q.question for q in real_engine.unanswered(50)]
+
+
+def test_a_confident_answer(real_engine):
+    """The answer tier: a reader span asserted with its sentence and citation."""
+    conv = real_engine.start("test", "confident")
+    reply = real_engine.respond(conv, "how much RAM does the desktop app need")
+    assert reply.kind == "answer", reply.text
+    assert reply.answer and reply.answer in reply.text
+    assert reply.sources[0].source.endswith(".md")
+
+
+def test_yes_after_a_related_reply_hands_off(real_engine):
+    conv = real_engine.start("test", "related-yes")
+    first = real_engine.respond(conv, "How long do I have to ask for a refund of a yearly plan?")
+    assert first.kind == "related"
+    assert real_engine.respond(conv, "yes").kind == "handoff"

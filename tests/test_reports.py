@@ -33,7 +33,7 @@ def test_daily_activity_and_open_handoffs(history_url):
     assert [d.day for d in days][-1] == utcnow().date() and len(days) == 3
     today = days[-1]
     assert (today.questions, today.answered, today.unanswered, today.helpful,
-            today.not_helpful) == (3, 1, 1, 1, 0)
+            today.not_helpful, today.related) == (3, 1, 1, 1, 0, 0)
     assert today.answer_rate == 0.5 and days[0].questions == 0
     (waiting,) = h.reports().open_handoffs()
     assert (waiting.conversation_id, waiting.channel, waiting.user, waiting.name,
@@ -55,3 +55,19 @@ def test_unanswered_questions_are_grouped_by_similarity(make_engine):
     assert [c.count for c in clusters] == [3, 1]
     assert clusters[0].example.startswith("who is the ceo")
     assert clusters[1].questions == ("is there a linux client",)
+
+
+def test_related_replies_are_their_own_kind_and_count_as_unanswered(history_url):
+    """A related reply is a suggestion, not an answer: counted apart, and its question is
+    among the unanswered ones (the content gaps operators fill)."""
+    h = History.open(history_url)
+    conv = h.current_conversation(h.user_id("web", "v-4"))
+    asked = h.add_message(conv.id, "in", "how big can attachments be?")
+    h.add_reply(conv.id, asked, "I'm not sure this answers it ...", kind="related",
+                unanswered="how big can attachments be?")
+    today = h.reports().daily(days=1)[-1]
+    assert (today.answered, today.related, today.unanswered, today.answer_rate) == (0, 1, 1, 0)
+    stats = h.stats()
+    assert (stats.answered, stats.related, stats.unanswered) == (0, 1, 1)
+    assert [q.question for q in h.unanswered()] == ["how big can attachments be?"]
+    h.close()

@@ -8,10 +8,11 @@ from dataclasses import replace
 import pytest
 
 from qabot.config import Settings
-from qabot.dialogue.replies import Reply
+from qabot.dialogue.replies import Reply, Source
 from qabot.frontends import telegram as tg
 from qabot.frontends.render import split_message, transcript
 from tests.fake_telegram import FakeTelegram
+from tests.fakes import related_confidences
 from tests.telegram_harness import BotRunner
 
 USER, OTHER, ADMIN, OPERATORS = 42, 43, 7, -100
@@ -343,6 +344,87 @@ def test_keyboard_only_for_answers():
     assert tg.keyboard(reply) is None
     faq = tg.keyboard(replace(reply, kind="faq"))
     assert [b.callback_data for row in faq.inline_keyboard for b in row] == ["up:5", "down:5"]
+
+
+BASE = "https://help.example.com/"
+EVIL = ("javascript:alert(1)", "JAVASCRIPT:alert(1)", " javascript:alert(1)",
+        "java\tscript:alert(1)", "data:text/html,hi", "//evil.example/x", "/relative/path")
+
+
+def test_related_keyboard_has_votes_and_a_url_button_per_web_article_only():
+    excerpt = Source("Plans", "plans.md", "1 GB", (0, 4), url=f"{BASE}plans")
+    more = (*(Source(f"Evil {i}", "e.md", "e.md", url=url) for i, url in enumerate(EVIL)),
+            Source("Sync " * 20, "sync.md", "sync.md", url=f"{BASE}sync"),
+            Source("No link", "x.md", "x.md"))
+    markup = tg.keyboard(Reply("x", "related", 1, 5, 4, sources=(excerpt, *more)))
+    votes, *links = markup.inline_keyboard
+    assert [b.callback_data for b in votes] == ["up:5", "down:5"]
+    assert [(b.text, b.url) for (b,) in links] == [
+        ("Plans", f"{BASE}plans"), (("Sync " * 12)[:59] + "…", f"{BASE}sync")]
+    kept = tg.voted_keyboard("related", 5, [{"title": "Evil", "url": EVIL[0]},
+                                            {"title": "Plans", "url": f"{BASE}plans"}])
+    assert [(b.text, b.url) for row in kept.inline_keyboard for b in row] == [
+        ("Plans", f"{BASE}plans")]
+    assert tg.voted_keyboard("related", 5, [{"title": "Evil", "url": EVIL[0]}]) is None
+
+
+@pytest.fixture
+def related_bot(make_engine, fake):
+    """A bot whose engine makes every candidate answer a related reply (articles linked
+    under ``BASE``)."""
+    engine = make_engine(confidences=related_confidences(), answer_confidence=None,
+                         kb_base_url=BASE, telegram_token=fake.token,
+                         telegram_operator_chat=OPERATORS)
+    runner = BotRunner(engine, engine.settings, fake).start()
+    runner.engine = engine
+    yield runner
+    runner.stop()
+
+
+def test_a_related_reply_is_a_marked_suggestion_with_article_buttons_and_votes(related_bot,
+                                                                              fake):
+    fake.user_message(USER, QUESTION)
+    (related,) = _replies(fake, USER, 1)
+    assert related.text.startswith("💡 Related (not certain):\n\nI'm not sure")
+    assert "refunded within «30 days» of the charge" in related.text
+    assert f"Source: refunds.md — {BASE}refunds" in related.text
+    votes, *links = related.reply_markup["inline_keyboard"]
+    message_id = int(votes[0]["callback_data"].split(":")[1])
+    assert [b["callback_data"] for b in votes] == [f"up:{message_id}", f"down:{message_id}"]
+    assert [row[0] for row in links] == [
+        {"text": "Refunds", "url": f"{BASE}refunds"},
+        {"text": "Two-factor authentication", "url": f"{BASE}two-factor"},
+        {"text": "Offline", "url": f"{BASE}offline"}]
+    fake.callback(USER, f"down:{message_id}")
+    edited = fake.wait_for(lambda sent: any(s.method == "editMessageReplyMarkup"
+                                            for s in sent))
+    (edit,) = [s for s in edited if s.method == "editMessageReplyMarkup"]
+    assert [row[0]["url"] for row in edit.reply_markup["inline_keyboard"]] == [
+        f"{BASE}refunds", f"{BASE}two-factor", f"{BASE}offline"]  # the links stay
+    (down,) = related_bot.engine.history.rated_answers(-1)
+    assert (down.message_id, down.answer.kind) == (message_id, "related")
+    fake.user_message(USER, "yes")  # takes the offer of a person
+    assert "connecting you with a person" in _replies(fake, USER, 2)[-1].text
+    (note,) = _replies(fake, OPERATORS, 1)
+    assert f"user: {QUESTION}" in note.text
+
+
+def test_a_javascript_url_never_becomes_a_button(related_bot, fake):
+    engine = related_bot.engine
+    original = engine.respond
+
+    def respond(conversation, text, **keys):
+        reply = original(conversation, text, **keys)
+        evil = [replace(s, url=url) for s, url in zip(reply.sources, EVIL)]
+        return replace(reply, sources=(*evil, Source("Good", "g.md", "g.md",
+                                                     url=f"{BASE}good")))
+
+    engine.respond = respond
+    fake.user_message(USER, QUESTION)
+    (related,) = _replies(fake, USER, 1)
+    buttons = [b for row in related.reply_markup["inline_keyboard"] for b in row]
+    assert [b["url"] for b in buttons if "url" in b] == [f"{BASE}good"]
+    assert all("callback_data" in b or b["url"].startswith("https://") for b in buttons)
 
 
 LOAD_TURNS = ["hello", QUESTION, "Can I pay with PayPal?", "what's the weather like?", "thanks!"]

@@ -90,6 +90,29 @@ def test_state_changes_need_the_session_and_its_csrf_token(admin):
     assert admin.get("/admin", follow_redirects=False).status_code == 303
 
 
+def test_related_replies_show_as_their_own_kind_and_among_the_unanswered(make_engine):
+    from tests.fakes import related_confidences
+
+    engine = make_engine(confidences=related_confidences(), answer_confidence=None,
+                         kb_base_url="https://help.example.com/", web_secret_key=SECRET,
+                         web_operators=(f"ann:{hash_password('pw-ann', iterations=1000)}",))
+    client = TestClient(build_app(engine, engine.settings), base_url="https://testserver")
+    conversation = engine.start("web", "v-3", "Rita")
+    related = engine.respond(conversation, "When can annual payments be refunded?")
+    assert related.kind == "related"
+    engine.feedback(related.message_id, helpful=False)
+    engine.respond(conversation, "How do I export a notebook?")
+    sign_in(client)
+    page = client.get("/admin").text
+    assert "answer rate 0%, 2 related suggestions (not answers" in page
+    rated = page[page.index("Replies rated 👎"):page.index("Waiting for a person")]
+    assert "<td>related</td>" in rated and "<td>answer</td>" not in rated
+    assert "I&#x27;m not sure this answers it" in rated
+    unanswered = page[page.index("Unanswered questions"):page.index("Replies rated 👎")]
+    assert "When can annual payments be refunded?" in unanswered
+    assert "How do I export a notebook?" in unanswered
+
+
 def test_the_dashboard_is_off_without_operators_or_a_key(make_engine):
     engine = make_engine()
     client = TestClient(build_app(engine, engine.settings))

@@ -8,9 +8,12 @@ from dataclasses import replace
 import pytest
 from fastapi.testclient import TestClient
 
-from qabot.frontends.web import RateLimiter, build_app
+from qabot.dialogue.replies import Reply, Source
+from qabot.frontends.web import RateLimiter, build_app, reply_json
+from tests.fakes import related_confidences
 
 QUESTION = "When can annual payments be refunded?"
+BASE = "https://help.example.com/"
 
 
 @pytest.fixture
@@ -42,6 +45,35 @@ def test_chat_answers_with_its_source_and_continues_the_conversation(web):
     assert again.json()["conversation_id"] == body["conversation_id"]
     other = api.post("/api/v1/chat", json={"user": "u-2", "text": "hello"})
     assert other.json()["conversation_id"] != body["conversation_id"]
+
+
+def test_a_related_reply_comes_with_its_kind_excerpt_and_urls(make_engine):
+    engine = make_engine(confidences=related_confidences(), answer_confidence=None,
+                         kb_base_url=BASE)
+    api = TestClient(build_app(engine, engine.settings))
+    reply = api.post("/api/v1/chat", json={"user": "u-1", "text": QUESTION}).json()["reply"]
+    assert reply["kind"] == "related" and reply["answer"] is None  # nothing asserted
+    assert reply["text"].startswith("I'm not sure this answers it")
+    excerpt, *more = reply["sources"]
+    assert excerpt["url"] == f"{BASE}refunds" and excerpt["location"] == "refunds.md"
+    start, end = excerpt["highlight"]
+    assert excerpt["snippet"][start:end] == "30 days"
+    assert [(s["title"], s["url"]) for s in more] == [
+        ("Two-factor authentication", f"{BASE}two-factor"), ("Offline", f"{BASE}offline")]
+    voted = api.post("/api/v1/feedback", json={"user": "u-1",
+                                               "message_id": reply["message_id"],
+                                               "helpful": True})
+    assert voted.status_code == 200 and engine.stats().feedback_up == 1
+    assert engine.stats().related == 1 and engine.stats().unanswered == 1
+
+
+def test_only_web_urls_reach_the_widget():
+    sources = (Source("A", "a.md", "a", url="https://help.example.com/a"),
+               Source("B", "b.md", "b", url="javascript:alert(1)"),
+               Source("C", "c.md", "c", url="//evil.example/c"), Source("D", "d.md", "d"))
+    payload = reply_json(Reply("x", "related", 1, 2, 1, sources=sources))
+    assert [s["url"] for s in payload["sources"]] == ["https://help.example.com/a", None,
+                                                       None, None]
 
 
 def test_feedback_is_stored_only_for_the_users_own_reply(web):

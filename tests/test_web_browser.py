@@ -52,26 +52,41 @@ def browser():
 
 
 @pytest.fixture
-def web_server(tmp_path, minilm):
+def serve_web(tmp_path, minilm):
+    """Start `qabot web` (with extra ``QABOT_*`` settings) over the example knowledge base;
+    returns its URL and history database."""
     from indexer.sync import build
 
     build(EXAMPLE_KB, tmp_path / "index", minilm)
-    port = free_port()
-    db = tmp_path / "history.sqlite"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qabot.cli", "web", "--port", str(port),
-         "--index", str(tmp_path / "index"), "--db", f"sqlite:///{db}"],
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-             "QABOT_WEB_OPERATORS": f"ann:{hash_password(PASSWORD, iterations=1000)}",
-             "QABOT_WEB_SECRET_KEY": "browser-test-secret-key"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for_port(port, process)
-    yield f"http://127.0.0.1:{port}", db
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    processes = []
+
+    def start(**settings: str) -> tuple[str, Path]:
+        port = free_port()
+        db = tmp_path / "history.sqlite"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qabot.cli", "web", "--port", str(port),
+             "--index", str(tmp_path / "index"), "--db", f"sqlite:///{db}"],
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                 "QABOT_WEB_OPERATORS": f"ann:{hash_password(PASSWORD, iterations=1000)}",
+                 "QABOT_WEB_SECRET_KEY": "browser-test-secret-key",
+                 **{f"QABOT_{k.upper()}": v for k, v in settings.items()}},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        processes.append(process)
+        wait_for_port(port, process)
+        return f"http://127.0.0.1:{port}", db
+
+    yield start
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def web_server(serve_web):
+    return serve_web()
 
 
 def test_the_widget_answers_takes_a_vote_survives_a_reload_and_the_operators_see_it(
@@ -121,3 +136,65 @@ def test_the_widget_answers_takes_a_vote_survives_a_reload_and_the_operators_see
     assert "👍 1" in page  # the vote
     assert "Who is the CEO of the company?" in page  # among the unanswered questions
     browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))
+
+
+def test_the_widget_shows_a_related_reply_as_a_suggestion_with_links_and_takes_a_vote(
+        browser, serve_web):
+    """With no answer confident enough and any related reply good enough, the widget shows
+    the reply under its "Related" label: the excerpt with the candidate marked, the source
+    as a link that opens apart, the other articles; and it can be rated."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from qabot.history import History
+
+    base = "https://help.example.com/"
+    url, db = serve_web(answer_confidence="1.0", related_confidence="0.0", kb_base_url=base)
+    wait = WebDriverWait(browser, 60)
+    browser.get(url + "/")
+    wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, ".qb-bubble"))).click()
+    box = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-form input")))
+    box.send_keys("When can annual payments be refunded?", Keys.ENTER)
+    reply = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR,
+                                                             ".qb-bot.qb-related")))
+    assert reply.find_element(By.CSS_SELECTOR, ".qb-label").text.lower() == "related"
+    assert "not sure" in reply.text and "connect you with a person" in reply.text
+    assert reply.find_element(By.CSS_SELECTOR, ".qb-src mark").text  # the candidate, marked
+    assert reply.find_element(By.CSS_SELECTOR, ".qb-src .qb-cite").text.startswith("— ")
+    assert reply.find_elements(By.CSS_SELECTOR, ".qb-also a")  # the other articles
+    links = reply.find_elements(By.CSS_SELECTOR, "a")  # the source's too, when it has a URL
+    assert links and all(
+        (a.get_attribute("href").startswith(base), a.get_attribute("target"),
+         a.get_attribute("rel")) == (True, "_blank", "noopener") for a in links)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "widget-related.png"))
+
+    reply.find_element(By.CSS_SELECTOR, "button[aria-label='Not helpful']").click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button[aria-label='Not helpful']")
+               .get_attribute("aria-pressed") == "true")
+    history = History.open(f"sqlite:///{db}")
+    (down,) = history.rated_answers(-1)
+    assert down.answer.kind == "related"
+    history.close()
+    browser.refresh()  # still a suggestion after a reload
+    kept = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-related")))
+    assert kept.find_element(By.CSS_SELECTOR, ".qb-label").text.lower() == "related"
+
+    # whatever a stored reply says, only an http(s) URL becomes a link; the rest is text
+    browser.execute_script("""
+      var s = JSON.parse(localStorage.getItem("qabot-chat-v1"));
+      s.messages = [{who: "bot", kind: "related", text: "lead", note: "offer", id: 1,
+        sources: [{snippet: "<b>x</b>", highlight: [0, 3], location: "Evil source",
+                   url: "javascript:alert(1)"},
+                  {title: "Also evil", url: " JAVASCRIPT:alert(2)"},
+                  {title: "Data", url: "data:text/html,<script>alert(3)</script>"},
+                  {title: "Good", url: "https://help.example.com/good"}]}];
+      localStorage.setItem("qabot-chat-v1", JSON.stringify(s));""")
+    browser.refresh()
+    forged = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-related")))
+    assert [a.get_attribute("href") for a in forged.find_elements(By.CSS_SELECTOR, "a")] == [
+        "https://help.example.com/good"]
+    assert "Evil source" in forged.text and "Also evil" in forged.text
+    assert forged.find_element(By.CSS_SELECTOR, ".qb-src mark").text == "<b>"  # as text

@@ -78,6 +78,8 @@ def cmd_history(args: argparse.Namespace) -> int:
             print(f"answered {stats.answered}, unanswered {stats.unanswered} (answer rate "
                   f"{stats.answer_rate:.1%}), handoffs {stats.handoffs}, feedback "
                   f"+{stats.feedback_up} / -{stats.feedback_down}")
+            print(f"related {stats.related} (suggestions, not answers: counted as "
+                  "unanswered)")
     else:
         for q in history.unanswered(args.limit):
             print(f"{q.created_at:%Y-%m-%d %H:%M}  {q.question}")
@@ -94,7 +96,8 @@ def cmd_export_feedback(args: argparse.Namespace) -> int:
     args.out.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
     n = sum(len(p["qas"]) for a in data["data"] for p in a["paragraphs"])
     print(f"wrote {n} questions from helpful answers to {args.out}"
-          + (f" ({skipped} rated replies were FAQ answers or had no span)" if skipped else ""))
+          + (f" ({skipped} rated replies were FAQ answers, related suggestions or had "
+             "no span)" if skipped else ""))
     if args.unanswered:
         questions = history.unanswered()
         write_unanswered_csv(questions, args.unanswered)

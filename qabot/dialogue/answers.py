@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from qabot.dialogue.replies import Source
 from qabot.dialogue.snippets import sentence_around
@@ -59,6 +59,7 @@ class FaqPassage:
     title: str
     location: str
     passage_id: int | None = None
+    faq: ClassVar[bool] = True  # a curated answer: cited by its row, never linked
 
     @classmethod
     def of(cls, hit) -> FaqPassage:

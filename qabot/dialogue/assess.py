@@ -55,6 +55,13 @@ def assess(query: str, message: str, hits: Sequence, result, said: StoredMessage
         evidence(query, hits, fresh, result.no_answer_score, best))
     excerpt, steps = excerpt_source(hits[best.passage_index], best.start, best.end,
                                     how_to=how_to, base_url=base_url)
+    if how_to and not steps:  # the steps of a close passage beat a sentence without them
+        listed = steps_outcome(hits, best, said)
+        if listed is not None:
+            at = listed.sources[0].answer_start or 0
+            hit = next(h for h in hits if h.text == listed.sources[0].context)
+            excerpt, steps = excerpt_source(hit, at, at + 1, how_to=True, base_url=base_url)
+            excerpt = replace(excerpt, highlight=None)  # no candidate in this list
     tier = tier_evidence(query, hits, best, probability, excerpt.snippet,
                          unknown_words=unknown_words, how_to=how_to, steps=steps)
     answer = _answer(hits, best, said, how_to, base_url)

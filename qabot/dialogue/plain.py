@@ -24,6 +24,7 @@ _RULES: tuple[tuple[re.Pattern, int | None], ...] = (
     (re.compile(r"\[\[([^\]\n]*)\]\]"), 1),  # [[Page]] -> Page
     (re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)"), 1),  # [text](url) -> text
     (re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]"), 1),  # [text][ref] -> text
+    (re.compile(r"\((?:\s*</?[A-Za-z][^<>\n]{0,300}>)+\s*\)"), None),  # (<i class=icon></i>)
     (re.compile(r"</?[A-Za-z][^<>\n]{0,300}>"), None),  # inline HTML tags (their text stays)
     (re.compile(r"^[ \t]*\{[^{}\n]*\}[ \t]*$", re.M), None),  # a macro alone on its line
     (re.compile(r"^[ \t]*!!!.*$", re.M), None),  # admonition header: !!! warn ""

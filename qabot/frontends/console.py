@@ -7,24 +7,39 @@ from collections.abc import Callable
 
 from qabot.dialogue.engine import ChatEngine
 from qabot.dialogue.replies import Reply
+from qabot.frontends.render import RELATED_LABEL, related_text, web_links
 
 CHANNEL = "console"
+RATEABLE = ("answer", "faq", "related")  # replies /good and /bad rate
 HELP = """Type a question about the product. Commands:
-  /good, /bad   rate the last answer      /human   talk to a person
+  /good, /bad   rate the last reply       /human   talk to a person
   /reset        start a new conversation  /forget  delete my history
   /quit         leave (or Ctrl-D)"""
 
 
 def format_reply(reply: Reply, show_sources: bool = True) -> str:
-    """The reply as console text: the answer, then its sources with the answer marked."""
+    """The reply as console text: the answer, then its sources with the answer marked. A
+    related reply is labelled as a suggestion, with the candidate marked in its excerpt and
+    its links as text."""
     if reply.silent:
         return "(a person from the support team will answer here; the bot stays quiet)"
+    if reply.kind == "related":
+        return format_related(reply)
     lines = [reply.text]
     if show_sources and reply.kind == "answer":
         for i, source in enumerate(reply.sources, 1):
             whole = source.highlight == (0, len(source.snippet))  # the steps themselves
             lines.append(f"  [{i}] {source.location}" if whole
                          else f"  [{i}] {source.location}: {source.highlighted('«', '»')}")
+    return "\n".join(lines)
+
+
+def format_related(reply: Reply) -> str:
+    """A related reply: the label, then its text with the candidate in «» (its citation and
+    links are in the text; a link the text had no room for follows it)."""
+    lines = [RELATED_LABEL, related_text(reply.text, reply.sources)]
+    lines += [f"  {title} — {url}" for title, url in web_links(reply.sources)
+              if url not in reply.text]
     return "\n".join(lines)
 
 
@@ -60,7 +75,7 @@ def chat(engine: ChatEngine, user: str, *, read: Callable[[str], str] = input,
             write("bot> I've asked a person from our support team to take over.")
             continue
         if command in ("/good", "/bad"):
-            if last is None or last.kind not in ("answer", "faq"):
+            if last is None or last.kind not in RATEABLE:
                 write("bot> There is no answer to rate yet.")
             else:
                 engine.feedback(last.message_id, helpful=command == "/good")

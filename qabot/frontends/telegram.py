@@ -35,7 +35,7 @@ from qabot.app import update_inbox
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 from qabot.errors import QabotError
-from qabot.frontends.render import sources_text, transcript
+from qabot.frontends.render import RELATED_LABEL, related_text, sources_text, transcript
 from qabot.frontends.telegram_inbox import Dispatcher, InboxDb, InboxQueue
 from qabot.frontends.telegram_io import (
     CHANNEL,
@@ -45,6 +45,7 @@ from qabot.frontends.telegram_io import (
     keyboard,
     protect_token,
     send,
+    voted_keyboard,
 )
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 START = ("Hi {name}! I'm an automated support assistant. Ask me anything about the product "
          "and I'll answer from the help centre, with the source.\n\n{help}")
 HELP = ("/reset starts a new conversation, /human connects you with a person, /forget deletes "
-        "your history. Rate an answer with 👍 or 👎; 'Sources' shows where it came from.")
+        "your history. Rate a reply with 👍 or 👎; 'Sources' shows where an answer came from.")
 UNKNOWN = "Sorry, I don't know that command. Send /help to see what I can do."
 NOT_TEXT = "I can only read text messages. Please type your question."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
@@ -84,6 +85,14 @@ async def _notify_operator(state: BotState, bot, update: Update, conversation: i
     except TelegramError as exc:  # the user's handoff stands; the operators can /stats it
         log.error("conversation %s was handed off, but the operator chat %s could not be "
                   "told: %s", conversation, chat, exc)
+
+
+def reply_text(reply) -> str:
+    """What the user reads: the reply's text; a related reply marked as a suggestion, with
+    the candidate in «» inside its excerpt."""
+    if reply.kind == "related":
+        return f"💡 {RELATED_LABEL}\n\n{related_text(reply.text, reply.sources)}"
+    return reply.text
 
 
 # -------------------------------------------------------------------- handlers
@@ -159,7 +168,8 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send(context.bot, update.effective_chat.id,
                f"{s.users} users, {s.conversations} conversations, {s.messages_in} messages.\n"
                f"Answered {s.answered}, unanswered {s.unanswered} (answer rate "
-               f"{s.answer_rate:.0%}), handoffs {s.handoffs}.\n"
+               f"{s.answer_rate:.0%}; {s.related} related suggestions among the unanswered), "
+               f"handoffs {s.handoffs}.\n"
                f"Feedback: 👍 {s.feedback_up}, 👎 {s.feedback_down}.")
 
 
@@ -204,7 +214,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     reply = await answer
     if reply.silent:
         return
-    await send(context.bot, chat_id, reply.text, keyboard(reply),
+    await send(context.bot, chat_id, reply_text(reply), keyboard(reply),
                reply_to=update.message.message_id)
     if reply.kind == "handoff":
         await _notify_operator(state, context.bot, update, conversation)
@@ -229,9 +239,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await state.run(state.engine.feedback, int(ident), kind == "up")
         await query.answer("Thanks for the feedback!")
         stored = await state.run(state.engine.message, int(ident))
-        markup = (InlineKeyboardMarkup([[InlineKeyboardButton(
-            "Sources", callback_data=f"src:{ident}")]]) if stored and stored.kind == "answer"
-            else None)
+        markup = (voted_keyboard(stored.kind, int(ident), stored.sources) if stored
+                  else None)
         await _retrying(partial(query.edit_message_reply_markup, reply_markup=markup))
     elif kind == "src":
         stored = await state.run(state.engine.message, int(ident))

@@ -18,7 +18,7 @@ from telegram.ext import ContextTypes
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 from qabot.dialogue.replies import Reply
-from qabot.frontends.render import split_message
+from qabot.frontends.render import split_message, web_links
 
 CHANNEL = "telegram"
 SEND_RETRIES = 3
@@ -109,16 +109,39 @@ async def send(bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None
                         idempotent=False)
 
 
+RATEABLE = ("answer", "faq", "related")  # replies that get 👍 / 👎
+BUTTON_CHARS = 60  # an article button's title is cut to this
+
+
+def link_rows(sources) -> list[list[InlineKeyboardButton]]:
+    """One URL button per cited article with a web URL (``render.web_links``: only http(s)
+    URLs ever become buttons), titled with the article's title."""
+    return [[InlineKeyboardButton(title if len(title) <= BUTTON_CHARS
+                                  else title[: BUTTON_CHARS - 1] + "…", url=url)]
+            for title, url in web_links(sources)]
+
+
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """👍 / 👎 and Sources for answers; callback data 'up:ID' etc. (ID: the stored message)."""
-    if reply.kind not in ("answer", "faq"):
+    """👍 / 👎 for answers, FAQ answers and related replies (callback data 'up:ID' etc.; ID:
+    the stored message); Sources for answers; the articles of a related reply as URL
+    buttons."""
+    if reply.kind not in RATEABLE:
         return None
     rows = [[InlineKeyboardButton("👍", callback_data=f"up:{reply.message_id}"),
              InlineKeyboardButton("👎", callback_data=f"down:{reply.message_id}")]]
     if reply.kind == "answer" and reply.sources:
         rows.append([InlineKeyboardButton("Sources", callback_data=f"src:{reply.message_id}")])
+    if reply.kind == "related":
+        rows += link_rows(reply.sources)
     return InlineKeyboardMarkup(rows)
 
+
+def voted_keyboard(kind: str | None, message_id: int, sources) -> InlineKeyboardMarkup | None:
+    """The buttons a reply keeps once rated: Sources for an answer, the article links of a
+    related reply; nothing else."""
+    rows = ([[InlineKeyboardButton("Sources", callback_data=f"src:{message_id}")]]
+            if kind == "answer" else link_rows(sources) if kind == "related" else [])
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 class RedactToken(logging.Filter):

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
+from qabot.dialogue.links import is_web_url
 from qabot.dialogue.replies import Reply
 
 CHANNEL = "web"
@@ -57,16 +58,22 @@ class HandoffRequest(BaseModel):
 
 class ChatResponse(BaseModel):
     conversation_id: int
-    reply: dict = Field(description="the engine's Reply: kind, text, answer, sources (title, "
-                        "location, snippet, highlight), message_id, user_message_id, scores")
+    reply: dict = Field(description="the engine's Reply: kind (answer, faq, related: a "
+                        "suggestion, not an answer, ...), text, answer, sources (title, "
+                        "location, snippet, highlight, url: an http(s) URL or null; a related "
+                        "reply's first source is its excerpt, the others articles to see "
+                        "also), message_id, user_message_id, scores")
 
 
 def reply_json(reply: Reply) -> dict:
     """The Reply as the API sends it: everything but the withheld candidate answer (that is
-    for operators and evaluation, never for users)."""
+    for operators and evaluation, never for users); a source's ``url`` only when it is an
+    http(s) URL (``links.is_web_url``), else null."""
     payload = asdict(reply)
     payload.pop("candidate", None)
     for source in payload["sources"]:
+        if not is_web_url(source.get("url")):
+            source["url"] = None  # only an http(s) URL is ever a link
         if source.get("highlight") is not None:
             source["highlight"] = list(source["highlight"])
     return payload

@@ -3,11 +3,13 @@
 Sign-in with an operator account from the settings (``web_operators``: names and PBKDF2 hashes;
 ``web_secret_key`` signs the session), a session cookie that is HttpOnly, SameSite=Strict,
 limited to ``/admin`` and Secure over HTTPS, and a CSRF token in every form (the sign-in form's
-bound to a pre-session cookie). The page shows the answer rate and the votes per day (an SVG
-chart), the unanswered questions grouped by similarity, the answers users rated down with their
-sources, the conversations waiting for a person with their transcript and a Release button, the
-index with a Rebuild button (the same reindex service as Telegram's /reindex), and the
-coverage-precision curve of the last ``qabot eval support`` run (``web_eval_dir``).
+bound to a pre-session cookie). The page shows the answer rate, the related suggestions and the
+votes per day (an SVG chart), the unanswered questions grouped by similarity (a related reply is
+a suggestion, not an answer: its question is among them), the replies users rated down with
+their kind and sources, the conversations waiting for a person with their transcript and a
+Release button, the index with a Rebuild button (the same reindex service as Telegram's
+/reindex), and the coverage-precision curve of the last ``qabot eval support`` run
+(``web_eval_dir``).
 """
 
 from __future__ import annotations
@@ -227,7 +229,8 @@ def _render(data: dict, csrf: str, notice: str | None) -> str:
     parts = [f'<p class="notice">{escape(notice)}</p>' if notice else ""]
     parts.append(
         f"<section><h2>Last 30 days</h2><p>{sum(d.questions for d in days)} messages, answer "
-        f"rate {rate:.0%}, 👍 {sum(d.helpful for d in days)}, 👎 "
+        f"rate {rate:.0%}, {sum(d.related for d in days)} related suggestions (not answers: "
+        f"counted as unanswered), 👍 {sum(d.helpful for d in days)}, 👎 "
         f"{sum(d.not_helpful for d in days)}. <span class=muted>Light bars: messages; dark: "
         f"answered.</span></p>{chart(days)}</section>")
     rows = "".join(f"<tr><td>{c.count}</td><td>{escape(c.example)}</td><td class=muted>"
@@ -237,12 +240,13 @@ def _render(data: dict, csrf: str, notice: str | None) -> str:
         f"<table><tr><th>count</th><th>example</th><th>also</th></tr>{rows}</table>" if rows
         else "<p class=muted>None.</p>") + "</section>")
     rows = "".join(
-        f"<tr><td>{escape(r.question)}</td><td>{escape(r.answer.text[:300])}</td><td>"
+        f"<tr><td>{escape(r.question)}</td><td>{escape(r.answer.kind or '')}</td><td>"
+        f"{escape(r.answer.text[:300])}</td><td>"
         f"{escape('; '.join(s.get('location', '') for s in r.answer.sources[:2]))}</td></tr>"
         for r in data["rated_down"])
-    parts.append("<section><h2>Answers rated 👎</h2>" + (
-        f"<table><tr><th>question</th><th>answer</th><th>sources</th></tr>{rows}</table>"
-        if rows else "<p class=muted>None.</p>") + "</section>")
+    parts.append("<section><h2>Replies rated 👎</h2>" + (
+        "<table><tr><th>question</th><th>kind</th><th>reply</th><th>sources</th></tr>"
+        f"{rows}</table>" if rows else "<p class=muted>None.</p>") + "</section>")
     items = "".join(
         f"<div><p><strong>Conversation {h.conversation_id}</strong> ({escape(h.channel)} user "
         f"{escape(h.name or h.user)}, waiting since {h.requested_at:%Y-%m-%d %H:%M}) "

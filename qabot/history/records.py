@@ -62,6 +62,7 @@ class HistoryStats:
     handoffs: int
     feedback_up: int
     feedback_down: int
+    related: int = 0  # related replies: suggestions, not answers (counted in unanswered)
 
     @property
     def answer_rate(self) -> float:

@@ -29,6 +29,7 @@ class DayActivity:
     unanswered: int
     helpful: int
     not_helpful: int
+    related: int = 0  # related replies: suggestions, not answers (counted in unanswered)
 
     @property
     def answer_rate(self) -> float:
@@ -66,13 +67,15 @@ class Reports:
             per_day("questions", Message.created_at, Message.direction == "in")
             per_day("answered", Message.created_at, Message.direction == "out",
                     Message.kind.in_(("answer", "faq")))
+            per_day("related", Message.created_at, Message.direction == "out",
+                    Message.kind == "related")
             per_day("unanswered", Unanswered.created_at)
             per_day("helpful", Feedback.created_at, Feedback.value == 1)
             per_day("not_helpful", Feedback.created_at, Feedback.value == -1)
         return [DayActivity(first + timedelta(days=i),
                             *(counts[k].get(first + timedelta(days=i), 0)
                               for k in ("questions", "answered", "unanswered", "helpful",
-                                        "not_helpful")))
+                                        "not_helpful", "related")))
                 for i in range(days)]
 
     def open_handoffs(self) -> list[OpenHandoff]:

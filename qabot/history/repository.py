@@ -367,6 +367,8 @@ class History:
                 feedback_up=count(select(func.count(Feedback.id)).where(Feedback.value == 1)),
                 feedback_down=count(select(func.count(Feedback.id))
                                     .where(Feedback.value == -1)),
+                related=count(select(func.count(Message.id))
+                              .where(Message.direction == "out", Message.kind == "related")),
             )
 
 

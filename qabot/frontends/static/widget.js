@@ -35,7 +35,9 @@
     "display:flex;justify-content:space-between;align-items:center}.qb-head button{background:none;border:0;color:#fff;font-size:20px;cursor:pointer}" +
     ".qb-log{flex:1;overflow-y:auto;padding:10px}.qb-msg{margin:6px 0;padding:8px 10px;border-radius:10px;max-width:88%;white-space:pre-wrap}" +
     ".qb-user{background:#e7eefc;margin-left:auto}.qb-bot{background:#f3f3f3}.qb-src{margin-top:6px;font-size:13px;color:#333;border-left:3px solid #2455c3;padding-left:6px}" +
-    ".qb-src mark{background:#ffe58a}.qb-acts button{margin:4px 4px 0 0;border:1px solid #ccc;background:#fff;border-radius:6px;cursor:pointer;font-size:14px}" +
+    ".qb-src mark{background:#ffe58a}.qb-src a,.qb-also a{color:#2455c3}" +
+    ".qb-related{background:#fff8e6;border:1px dashed #d9a400}.qb-label{font-size:12px;font-weight:bold;text-transform:uppercase;color:#8a6500}" +
+    ".qb-also,.qb-note{margin-top:6px;font-size:13px}.qb-acts button{margin:4px 4px 0 0;border:1px solid #ccc;background:#fff;border-radius:6px;cursor:pointer;font-size:14px}" +
     ".qb-acts button[aria-pressed=true]{background:#dfe8ff;border-color:#2455c3}.qb-form{display:flex;gap:6px;padding:8px;border-top:1px solid #ddd}" +
     ".qb-form input{flex:1;padding:8px;border:1px solid #bbb;border-radius:8px;font:inherit}.qb-form button,.qb-human{padding:8px 10px;border:0;border-radius:8px;background:#2455c3;color:#fff;cursor:pointer;font:inherit}" +
     ".qb-human{margin:0 8px 8px;background:#fff;color:#2455c3;border:1px solid #2455c3}" +
@@ -69,6 +71,18 @@
   close.addEventListener("click", function () { show(false); });
   panel.addEventListener("keydown", function (e) { if (e.key === "Escape") show(false); });
 
+  // only an absolute http(s) URL with a host becomes a link (as links.is_web_url on the server)
+  function webUrl(u) {
+    if (typeof u !== "string" || !/^https?:\/\/[^\/?#@\\]+([\/?#]|$)/i.test(u) ||
+        /[\s\\<>"`\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/.test(u)) return null;
+    try { var p = new URL(u); } catch (e) { return null; }
+    return (p.protocol === "http:" || p.protocol === "https:") && p.hostname ? u : null;
+  }
+  function link(text, url) {
+    var u = webUrl(url);
+    return u ? el("a", { href: u, rel: "noopener", target: "_blank" }, text) : el("span", {}, text);
+  }
+
   function source(src) {
     var box = el("div", { "class": "qb-src" });
     var snippet = el("div");
@@ -81,13 +95,35 @@
       snippet.textContent = src.snippet;
     }
     box.appendChild(snippet);
-    box.appendChild(el("div", {}, "— " + src.location));
+    var cite = el("div", { "class": "qb-cite" }, "— ");
+    cite.appendChild(link(src.location || src.title, src.url));
+    box.appendChild(cite);
     return box;
   }
 
-  function render(m) {
-    var node = el("div", { "class": "qb-msg " + (m.who === "user" ? "qb-user" : "qb-bot") }, m.text);
+  // a related reply: not an answer; the label, the lead, the excerpt, more articles, the offer
+  function related(node, m) {
+    node.appendChild(el("div", { "class": "qb-label" }, "Related"));
+    node.appendChild(el("div", {}, m.text));
     (m.sources || []).slice(0, 1).forEach(function (s) { node.appendChild(source(s)); });
+    var more = (m.sources || []).slice(1);
+    if (more.length) {
+      var also = el("div", { "class": "qb-also" }, "See also: ");
+      more.forEach(function (s, i) {
+        if (i) also.appendChild(document.createTextNode("; "));
+        also.appendChild(link(s.title || s.location, s.url));
+      });
+      node.appendChild(also);
+    }
+    if (m.note) node.appendChild(el("div", { "class": "qb-note" }, m.note));
+  }
+
+  function render(m) {
+    var bot = m.who !== "user";
+    var node = el("div", { "class": "qb-msg " + (bot ? "qb-bot" : "qb-user") + (m.kind === "related" ? " qb-related" : "") },
+                  m.kind === "related" ? "" : m.text);
+    if (m.kind === "related") related(node, m);
+    else (m.sources || []).slice(0, 1).forEach(function (s) { node.appendChild(source(s)); });
     if (m.rateable) {
       var acts = el("div", { "class": "qb-acts" });
       [["up", "👍", "Helpful", true], ["down", "👎", "Not helpful", false]].forEach(function (b) {
@@ -127,10 +163,18 @@
       state.conversation = data.conversation_id;
       var r = data.reply;
       if (r.kind === "handed_off") return save();
-      // an answer shows the span (or the steps); its source box quotes the sentence and the place
-      var text = r.kind === "answer" && r.answer ? r.answer : r.text;
-      add({ who: "bot", text: text, id: r.message_id, sources: r.sources,
-            rateable: r.kind === "answer" || r.kind === "faq" });
+      // an answer shows the span (or the steps); its source box quotes the sentence and the place.
+      // A related reply shows its first and last paragraphs (the lead, the offer of a person)
+      // around the excerpt box and the other articles, which its sources hold.
+      var text = r.kind === "answer" && r.answer ? r.answer : r.text, note = null;
+      if (r.kind === "related" && r.sources && r.sources.length) {
+        var parts = r.text.split("\n\n");
+        text = parts[0];
+        note = parts.length > 1 ? parts[parts.length - 1] : null;
+      }
+      add({ who: "bot", kind: r.kind === "related" ? "related" : undefined, text: text,
+            note: note, id: r.message_id, sources: r.sources,
+            rateable: r.kind === "answer" || r.kind === "faq" || r.kind === "related" });
     }).catch(function () {
       add({ who: "bot", text: "Sorry, something went wrong. Please try again in a moment." });
     });
