@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 SETS = {
     "zulip dev": (DATA / "zulip_help/content_rendered", DATA / "zulip_help/dev_questions.json"),
-    "obsidian A (fitted)": (DATA / "obsidian_help/content", DATA / "obsidian_help/questions_a.json"),
-    "obsidian B (fitted)": (DATA / "obsidian_help/content", DATA / "obsidian_help/questions_b.json"),
+    "obsidian A (fitted)": (DATA / "obsidian_help/content",
+                            DATA / "obsidian_help/questions_a.json"),
+    "obsidian B (fitted)": (DATA / "obsidian_help/content",
+                            DATA / "obsidian_help/questions_b.json"),
 }
 KEYS = ("questions", "correct", "wrong", "resolved", "misleading", "related", "related_resolved",
         "unanswerable", "unanswerable_abstained", "unanswerable_answered",
