@@ -33,11 +33,14 @@ run: index
 		exec $(VENV)/bin/qabot chat --index $(INDEX); \
 	fi
 
+# The whole suite; its 25 slowest steps are listed at the end (CI's output too).
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
+# Without the slow tests and without any that loads a real model (a test that loads one
+# unmarked fails, see tests/conftest.py).
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	QABOT_TESTS_NO_MODELS=1 $(PY) -m pytest -m "not slow and not model"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check qabot indexer tests benchmarks

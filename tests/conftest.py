@@ -12,6 +12,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_KB = ROOT / "examples" / "kb"
+SHARED_DATA = ROOT.parent / "shared" / "data"  # the public datasets, beside the clone (CI too)
 
 
 @pytest.fixture
@@ -34,6 +35,29 @@ def fake_embedder():
     return HashingEmbedder()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_loaded_encoder_per_model():
+    """In the test process, every ``SentenceTransformerEmbedder`` of one model folder shares
+    one loaded model: loading takes seconds, and qabot only ever runs it for inference (no
+    code path trains or changes an embedder's model). Processes a test starts load their own."""
+    from indexer.embedding import SentenceTransformerEmbedder
+
+    loaded: dict[tuple[str, str | None], object] = {}
+    real = SentenceTransformerEmbedder._load
+
+    def load(self):
+        if self._model is None:
+            key = (str(self.model_path), self.device)
+            if key not in loaded:
+                loaded[key] = real(self)
+            self._model = loaded[key]
+        return self._model
+
+    SentenceTransformerEmbedder._load = load
+    yield
+    SentenceTransformerEmbedder._load = real
+
+
 @pytest.fixture(scope="session")
 def minilm():
     """The default embedder, the shipped retriever (all-MiniLM-L6-v2 fine-tuned as a question
@@ -46,6 +70,47 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
+def example_index(tmp_path_factory, minilm) -> Path:
+    """The example knowledge base indexed once with the real retriever, for every test that
+    only reads it. Its files and folders are read-only, so a test that writes to it fails
+    loudly: one that changes an index takes ``example_index_copy``."""
+    from indexer.sync import build
+
+    index = tmp_path_factory.mktemp("example") / "index"
+    build(EXAMPLE_KB, index, minilm)
+    _read_only(index)
+    return index
+
+
+@pytest.fixture
+def example_index_copy(example_index, tmp_path) -> Path:
+    """A writable copy of ``example_index`` (the manifest names the example KB, as built)."""
+    target = tmp_path / "index"
+    shutil.copytree(example_index, target, copy_function=shutil.copyfile)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+@pytest.fixture(scope="session")
+def example_engine(example_index, tmp_path_factory):
+    """The bot as ``qabot`` builds it (default settings, the shipped models) over
+    ``example_index``, loaded once. Tests share it: each starts its own conversation and
+    none changes its settings or models."""
+    from qabot.app import build_engine
+    from qabot.config import load_settings
+
+    history = tmp_path_factory.mktemp("example-history") / "history.sqlite"
+    settings = load_settings(env={}, index_dir=example_index, database_url=f"sqlite:///{history}")
+    return build_engine(settings, warm=True)
+
+
+def _read_only(root: Path) -> None:
+    for path in [*root.rglob("*"), root]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+@pytest.fixture(scope="session")
 def wordpiece():
     """The encoder's real WordPiece tokenizer (token spans), cheap to load."""
     from indexer.embedding import WordPieceTokenizer, default_model_path
@@ -53,12 +118,71 @@ def wordpiece():
     return WordPieceTokenizer(default_model_path())
 
 
+# fixtures that load the real models: a test using one is marked ``model`` (``make test-fast``
+# leaves those out)
+MODEL_FIXTURES = {"minilm", "example_index", "example_index_copy", "example_engine"}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+@pytest.fixture(autouse=True)
+def _models_only_where_marked(request, monkeypatch):
+    """Under ``QABOT_TESTS_NO_MODELS=1`` (``make test-fast``), a test that loads a model's
+    weights without the ``model`` marker fails, saying so: the fast run really loads none."""
+    if (os.environ.get("QABOT_TESTS_NO_MODELS") != "1"
+            or request.node.get_closest_marker("model")):
+        return
+    from transformers import PreTrainedModel
+
+    def refuse(cls, *args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} loads {cls.__name__} weights but is not "
+                             "marked 'model'")
+    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(refuse))
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under ``CI=true`` a skipped test fails the run: nothing passes CI by not running."""
+    if in_ci() and _skipped and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if in_ci() and _skipped:
+        terminalreporter.write_line(f"CI=true: {len(_skipped)} test(s) skipped, which fails "
+                                    f"the run: {', '.join(_skipped)}", red=True)
+
+
 def skip_unless_ci(reason: str) -> None:
     """A service a test needs is missing: CI (``CI=true``) fails with the reason, so its tests
     never pass there by skipping; elsewhere the test skips, saying why."""
-    if os.environ.get("CI", "").lower() in ("true", "1"):
+    if in_ci():
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def shared_data(relative: str) -> Path:
+    """A file of the public datasets in ``../shared/data``; when it is missing, the test skips
+    saying so, and fails under ``CI=true`` (CI has ``../shared`` beside the clone)."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        skip_unless_ci(f"{relative} not found in {SHARED_DATA} (the shared datasets)")
+    return path
 
 
 @pytest.fixture(scope="session")

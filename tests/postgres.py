@@ -7,10 +7,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.net import free_port
 
 
 def server_binaries() -> Path | None:
@@ -21,19 +22,18 @@ def server_binaries() -> Path | None:
     return Path(candidates[-1]).parent if candidates else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PostgresServer:
-    """initdb + pg_ctl start in a temp folder; as the 'postgres' user when run as root."""
+    """initdb + pg_ctl start in a temp folder; as the 'postgres' user when run as root.
+
+    PostgreSQL binds its port itself: it is started on a ``free_port``, and on another one when
+    some other process took that port first ("Address already in use" in its log)."""
+
+    ATTEMPTS = 5
 
     def __init__(self, bin_dir: Path):
         self.bin_dir = bin_dir
         self.data = Path(tempfile.mkdtemp(prefix="qabot-pg-"))
-        self.port = _free_port()
+        self.port: int | None = None
         self.run_as: list[str] = []
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")  # KeyError: no such user
@@ -46,10 +46,31 @@ class PostgresServer:
     def start(self) -> str:
         self._run(str(self.bin_dir / "initdb"), "-D", str(self.data / "db"), "-U", "postgres",
                   "--auth=trust", "-E", "UTF8", "--no-sync")
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data / "db"), "-w", "-l",
-                  str(self.data / "log"), "-o",
-                  f"-p {self.port} -h 127.0.0.1 -k {self.data} -F", "start")
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        log = self.data / "log"
+        attempts = self.ATTEMPTS
+        while True:
+            self.port = free_port()
+            logged = log.stat().st_size if log.exists() else 0
+            try:
+                self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data / "db"), "-w",
+                          "-l", str(log), "-o",
+                          f"-p {self.port} -h 127.0.0.1 -k {self.data} -F", "start")
+                return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+            except subprocess.CalledProcessError:
+                attempts -= 1
+                if not attempts or not self._port_was_taken(log, logged):
+                    raise
+
+    @staticmethod
+    def _port_was_taken(log: Path, since: int) -> bool:
+        """Whether the server's log after byte ``since`` says its port was in use."""
+        try:
+            with log.open("rb") as f:
+                f.seek(since)
+                logged = f.read()
+        except OSError:
+            return False
+        return b"Address already in use" in logged or b"could not bind" in logged
 
     def stop(self) -> None:
         try:

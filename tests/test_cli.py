@@ -26,6 +26,22 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
+@pytest.fixture
+def index_cli(capsys):
+    """``qabot-index`` run in this process (its ``main``), so the commands that embed reuse
+    the encoder the session loaded; the ``built`` fixture runs the first build as a process."""
+    from indexer import cli as module
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        code = module.main(list(args))
+        out, err = capsys.readouterr()
+        if check:
+            assert code == 0, err
+        return subprocess.CompletedProcess(["qabot-index", *args], code, out, err)
+    return run
+
+
 def one_line_error(proc: subprocess.CompletedProcess, code: int, text: str) -> None:
     assert proc.returncode == code
     lines = proc.stderr.strip().splitlines()
@@ -35,13 +51,31 @@ def one_line_error(proc: subprocess.CompletedProcess, code: int, text: str) -> N
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, Path, dict]:
-    """The example KB (copied, so tests may edit it) indexed once with the real model."""
+    """The example KB indexed once with the real model, shared by the module's tests: no test
+    changes it (nor its KB); one that builds or removes gets its own copy (``own_copy``)."""
     root = tmp_path_factory.mktemp("cli")
     kb = root / "kb"
     shutil.copytree(ROOT / "examples/kb", kb)
     index = root / "index"
     report = json.loads(cli("build", str(kb), "--index", str(index), "--json").stdout)
     return kb, index, report
+
+
+@pytest.fixture
+def own_copy(built, tmp_path) -> tuple[Path, Path]:
+    """A copy of ``built``'s KB and index for a test to change, the index's manifest naming
+    the copied KB (as if it had been built there: paths into the KB resolve against it)."""
+    from dataclasses import replace
+
+    from indexer.manifest import read_manifest, write_manifest_atomic
+
+    kb, index, _ = built
+    kb_copy, index_copy = tmp_path / "kb", tmp_path / "index"
+    shutil.copytree(kb, kb_copy)
+    shutil.copytree(index, index_copy)
+    write_manifest_atomic(index_copy, replace(read_manifest(index_copy),
+                                              knowledge_base=str(kb_copy.resolve())))
+    return kb_copy, index_copy
 
 
 @pytest.mark.slow
@@ -57,8 +91,8 @@ def test_build_indexes_every_file_of_the_example_kb(built):
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_rebuild_of_unchanged_kb_embeds_nothing(built):
-    kb, index, _ = built
+def test_rebuild_of_unchanged_kb_embeds_nothing(own_copy):
+    kb, index = own_copy  # a build: it takes the index's lock, and commits on a bug
     report = json.loads(cli("build", str(kb), "--index", str(index), "--json").stdout)
     assert not report["committed"] and report["embedded"] == 0
     assert report["unchanged"] == len(report["added"]) + report["unchanged"]
@@ -68,16 +102,17 @@ def test_rebuild_of_unchanged_kb_embeds_nothing(built):
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_known_question_retrieves_its_article_in_top_3(built):
+def test_known_question_retrieves_its_article_in_top_3(built, index_cli):
     _, index, _ = built
-    out = cli("search", "How much is Pro if I pay for a whole year?", "--index", str(index),
+    out = index_cli("search", "How much is Pro if I pay for a whole year?", "--index", str(index),
               "-k", "3", "--json").stdout
     results = json.loads(out)["results"]
     assert len(results) == 3
     assert "pricing-and-plans.md" in [r["source"] for r in results]
     top = results[0]
     assert {"text", "score", "source", "headings", "page", "start", "end"} <= set(top)
-    table = cli("search", "Who is the data protection officer?", "--index", str(index)).stdout
+    table = index_cli("search", "Who is the data protection officer?",
+                      "--index", str(index)).stdout
     assert table.splitlines()[0].split() == ["#", "score", "source", "text"]
     assert len(table.splitlines()) == 6
 
@@ -100,9 +135,9 @@ def test_question_set_recall_at_3(built, minilm):
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_faq_search_returns_curated_answers(built, minilm):
+def test_faq_search_returns_curated_answers(built, index_cli):
     _, index, _ = built
-    out = json.loads(cli("search", "can I get my money back", "--faq", "--index", str(index),
+    out = json.loads(index_cli("search", "can I get my money back", "--faq", "--index", str(index),
                          "-k", "3", "--json").stdout)
     assert all(r["source"] == "faq.csv" and r["answer"] for r in out["results"])
     assert any("refund" in (r["question"] + r["answer"]).lower() for r in out["results"])
@@ -110,8 +145,8 @@ def test_faq_search_returns_curated_answers(built, minilm):
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_stats_remove_and_incremental_update(built):
-    kb, index, _ = built
+def test_stats_remove_and_incremental_update(own_copy, index_cli, minilm):
+    kb, index = own_copy  # it removes and adds files
     stats = json.loads(cli("stats", "--index", str(index), "--json", "--files").stdout)
     assert stats["model_name"] == "qabot/retriever-minilm-l6-squad-v1"  # the default
     assert stats["dimension"] == 384 and stats["index_type"] == "flat"
@@ -129,7 +164,7 @@ def test_stats_remove_and_incremental_update(built):
     assert "add    webhooks.md" in dry
     (kb / "offline-mode.md").write_text("# Offline mode\n\nOffline mode keeps 500 notes.\n")
     (kb / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
-    proc = cli("build", str(kb), "--index", str(index), "--json")
+    proc = index_cli("build", str(kb), "--index", str(index), "--json")
     report = json.loads(proc.stdout)
     assert report["added"] == ["broken.pdf", "webhooks.md"]
     assert report["updated"] == ["offline-mode.md"]
@@ -137,11 +172,12 @@ def test_stats_remove_and_incremental_update(built):
     assert "broken PDF" in report["failures"][0]["reason"]
     generation = report["generation"]
     # the broken file is reported again on every build until fixed, but changes nothing
-    strict = cli("build", str(kb), "--index", str(index), "--strict", "--json", check=False)
+    strict = index_cli("build", str(kb), "--index", str(index), "--strict", "--json",
+                       check=False)
     assert json.loads(strict.stdout)["generation"] is None
     assert strict.returncode == 3
     assert json.loads(strict.stdout)["failures"][0]["source"] == "broken.pdf"
-    human = cli("build", str(kb), "--index", str(index), check=False)
+    human = index_cli("build", str(kb), "--index", str(index), check=False)
     assert "broken.pdf: broken PDF" in human.stderr
     assert json.loads(cli("stats", "--index", str(index), "--json").stdout)["generation"] == (
         generation

@@ -219,16 +219,3 @@ def test_calibration_folds_keep_their_scenarios_apart():
                 assert p.group not in mine
         # a quarter of each indexed article's 4 paragraphs is left out
         assert all(len(fold.articles[t]) == 3 for t in mine)
-
-
-def test_the_shipped_model_is_calibrated_on_held_out_articles():
-    shipped = load_confidence()
-    v = shipped.answer.info["validation"]
-    assert v["precision"] >= shipped.answer.info["target_precision"] == 0.9
-    assert v["examples"] >= 1000 and 0.0 < shipped.answer.threshold < 1.0
-    f = shipped.faq.info["validation"]
-    assert f["precision"] >= shipped.faq.info["target_precision"] == 0.99
-    assert f["recall"] >= 0.6 and 0.6 <= f["cosine"] <= 0.8  # the trained retriever: 0.681
-    # the goal, on the same out-of-fold curve: recall >= 75% at >= 95% precision
-    at95 = shipped.faq.info["at_precision"]["0.95"]
-    assert at95["precision"] >= 0.95 and at95["recall"] >= 0.75

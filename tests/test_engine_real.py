@@ -7,7 +7,7 @@ import json
 import pytest
 
 from qabot.dialogue.followup import contextual_query, is_follow_up
-from tests.conftest import EXAMPLE_KB, ROOT
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
 
@@ -28,17 +28,10 @@ FOLLOW_UPS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def real_engine(tmp_path_factory, minilm):
-    from indexer.sync import build
-    from qabot.app import build_engine
-    from qabot.config import load_settings
-
-    root = tmp_path_factory.mktemp("bot")
-    build(EXAMPLE_KB, root / "index", minilm)
-    settings = load_settings(env={}, index_dir=root / "index",
-                             database_url=f"sqlite:///{root / 'history.sqlite'}")
-    return build_engine(settings, warm=True)
+@pytest.fixture
+def real_engine(example_engine):
+    """The bot with its default settings and shipped models over the example KB (shared)."""
+    return example_engine
 
 
 def test_follow_ups_retrieve_the_right_passage_where_the_bare_question_does_not(real_engine):

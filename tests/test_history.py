@@ -46,37 +46,6 @@ def test_one_vote_per_message_a_second_tap_changes_it(history_url):
     h.close()
 
 
-def test_the_migration_keeps_the_newest_of_duplicate_votes(tmp_path):
-    """A history written before 0002 (double taps stored twice) upgrades to one vote each."""
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine
-
-    from qabot.history.database import MIGRATIONS
-
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-    h = History.open(url)
-    conv = h.current_conversation(h.user_id("telegram", "42"))
-    asked = h.add_message(conv.id, "in", "refunds?")
-    reply = h.add_message(conv.id, "out", "within 30 days", reply_to=asked, kind="answer")
-    h.close()
-    engine = create_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0001")
-    with engine.begin() as c:
-        for value in (1, 1, -1):
-            c.execute(text("insert into feedback (message_id, value, created_at) "
-                           "values (:m, :v, CURRENT_TIMESTAMP)"), {"m": reply, "v": value})
-    engine.dispose()
-    h = History.open(url)  # upgrades to head
-    with h.engine.connect() as c:
-        assert c.execute(text("select value from feedback")).scalars().all() == [-1]
-    h.close()
-
-
 def test_conversation_lifecycle_messages_and_stats(history_url):
     h = History.open(history_url)
     alice = h.user_id("telegram", "42", "Alice")
@@ -222,18 +191,3 @@ def test_unanswered_csv_cells_cannot_run_as_formulas(tmp_path):
         cells = [row[1] for row in list(csv.reader(f))[1:]]
     assert cells == ["'" + q for q in asked[:4]] + ["how much?"]
     assert spreadsheet_safe("") == "" and spreadsheet_safe("\tx") == "'\tx"
-
-
-def test_the_migrations_build_exactly_the_models_schema(tmp_path):
-    """Alembic's head and the SQLAlchemy models agree (a model change without a migration,
-    or the reverse, shows here)."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from qabot.history.models import Base
-
-    h = History.open(f"sqlite:///{tmp_path / 'h.sqlite'}")
-    with h.engine.connect() as c:
-        diff = compare_metadata(MigrationContext.configure(c), Base.metadata)
-    h.close()
-    assert diff == []

@@ -6,17 +6,38 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from qabot.history import History
+from qabot.history.inbox import Inbox
+from qabot.history.models import utcnow
+
+
+class ManualClock:
+    """The inbox's clock in these tests: it stands still until the test moves it, so leases
+    run out exactly when the test says, however slow the machine."""
+
+    def __init__(self):
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
-def inbox(history_url):
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def inbox(history_url, clock):
     history = History.open(history_url)
-    yield history.inbox("telegram")
+    yield Inbox(history.engine, "telegram", clock=clock)
     history.close()
 
 
@@ -39,11 +60,13 @@ def test_only_the_oldest_pending_update_of_a_chat_is_claimed(inbox):
     assert inbox.counts().pending == 3
 
 
-def test_a_dead_workers_lease_runs_out_and_another_answers(inbox):
+def test_a_dead_workers_lease_runs_out_and_another_answers(inbox, clock):
     inbox.record(7, "a", "{}")
-    (held,) = inbox.claim("dead", 10, lease=0.3)
+    (held,) = inbox.claim("dead", 10, lease=30)
     assert inbox.claim("alive", 10, lease=30) == []
-    time.sleep(0.4)
+    clock.advance(29)
+    assert inbox.claim("alive", 10, lease=30) == []  # a second before the lease runs out
+    clock.advance(2)
     (again,) = inbox.claim("alive", 10, lease=30)
     assert again.update_id == 7 and again.attempts == 2
     assert not inbox.finish("dead", held.id)  # the lease was lost: it cannot finish it
@@ -51,14 +74,17 @@ def test_a_dead_workers_lease_runs_out_and_another_answers(inbox):
     assert inbox.counts().done == 1
 
 
-def test_a_renewed_lease_is_kept(inbox):
+def test_a_renewed_lease_is_kept(inbox, clock):
     inbox.record(8, "a", "{}")
-    (held,) = inbox.claim("w1", 10, lease=0.5)
-    time.sleep(0.3)
-    assert inbox.renew("w1", [held.id], lease=30) == 1
-    time.sleep(0.4)
+    (held,) = inbox.claim("w1", 10, lease=30)
+    clock.advance(20)
+    assert inbox.renew("w1", [held.id], lease=30) == 1  # now held until 50 s
+    clock.advance(20)  # past the first lease's end (30 s)
     assert inbox.claim("w2", 10, lease=30) == []
     assert inbox.renew("w2", [held.id], lease=30) == 0  # only the holder renews
+    clock.advance(11)  # past the renewed lease's end: the clock is what held it
+    (again,) = inbox.claim("w2", 10, lease=30)
+    assert (again.id, again.attempts) == (held.id, 2)
 
 
 def test_purge_forgets_only_old_finished_updates(inbox):
@@ -189,9 +215,9 @@ def test_the_dispatcher_answers_each_chat_in_order_and_gives_up_on_a_poison_upda
         dispatcher = Dispatcher(Application(), db, capacity=8, lease=30, idle=0.05)
         stop = asyncio.Event()
         running = asyncio.create_task(dispatcher.run(stop))
-        for _ in range(200):
-            if inbox.counts().pending == 0:
-                break
+        deadline = asyncio.get_running_loop().time() + 60
+        while inbox.counts().pending:  # until every update is done or given up on
+            assert asyncio.get_running_loop().time() < deadline, inbox.counts()
             await asyncio.sleep(0.02)
         stop.set()
         await running

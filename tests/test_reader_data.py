@@ -24,10 +24,10 @@ from qabot.training.squad import (
     parse_source,
     training_examples,
 )
+from tests.conftest import shared_data
 
 TINY = Path(__file__).parent / "data" / "tiny_squad.json"
-SQUAD_TRAIN = (Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "v1.1"
-               / "train-v1.1-explorer.json")
+SQUAD_TRAIN = "squad/v1.1/train-v1.1-explorer.json"
 
 
 def qa(qid: str, title: str, question: str, context: str, answer: str | None) -> QAExample:
@@ -123,13 +123,12 @@ def test_content_words_drop_stop_words():
 
 @pytest.mark.slow
 def test_guessed_offsets_of_the_rebuilt_train_file_are_dropped():
-    if not SQUAD_TRAIN.is_file():
-        pytest.skip(f"SQuAD train data not found at {SQUAD_TRAIN} (../shared/data)")
-    provenance = json.loads(SQUAD_TRAIN.with_name(
+    train = shared_data(SQUAD_TRAIN)
+    provenance = json.loads(train.with_name(
         "train-v1.1-explorer.answer_start_provenance.json").read_text())
     guessed = {q for q, marks in provenance.items()
                if not any(m in ("official", "unique") for m in marks)}
-    data = training_examples([SQUAD_TRAIN], None)
+    data = training_examples([train], None)
     kept = {e.id for e in data.examples}
     assert len(guessed) == 8953 and data.dropped_guessed == 8953
     assert data.answerable == 78646 and kept.isdisjoint(guessed)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import EXAMPLE_KB, ROOT
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
 
@@ -27,14 +27,8 @@ def normal(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_the_quickstart_session_is_what_the_bot_says(tmp_path, minilm):
-    from indexer.sync import build
-    from qabot.app import build_engine
-    from qabot.config import load_settings
-
-    build(EXAMPLE_KB, tmp_path / "index", minilm)
-    engine = build_engine(load_settings(env={}, index_dir=tmp_path / "index",
-                                        database_url=f"sqlite:///{tmp_path / 'h.sqlite'}"))
+def test_the_quickstart_session_is_what_the_bot_says(example_engine):
+    engine = example_engine  # `make run`: the example KB, default settings, the shipped models
     conversation = engine.start("console", "me")
     kinds = []
     for question, shown in readme_session():

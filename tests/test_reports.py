@@ -3,11 +3,36 @@ grouped by similarity."""
 
 from __future__ import annotations
 
+import itertools
+from datetime import UTC, date, datetime, timedelta
+
 import numpy as np
+import pytest
 
 from qabot.dialogue.clusters import cluster
-from qabot.history import History
+from qabot.history import History, models
 from qabot.history.models import utcnow
+
+
+@pytest.fixture
+def noon(monkeypatch) -> date:
+    """The history's clock stopped at noon UTC of a fixed day, a millisecond further at each
+    reading: rows are stored on the day the reports call today, whenever the test runs (no
+    midnight between storing and reporting), and noon is that day in any session time zone.
+    Every history timestamp comes from ``models.utcnow``, which reads ``datetime.now`` through
+    the ``datetime`` its module imported: that is what is replaced."""
+    start = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    ticks = itertools.count()
+
+    class Stopped(datetime):
+        @classmethod
+        def now(cls, tz=None) -> datetime:
+            assert tz is UTC, "the history reads the time in UTC"
+            return start + timedelta(milliseconds=next(ticks))
+
+    monkeypatch.setattr(models, "datetime", Stopped)
+    assert utcnow().date() == start.date()
+    return start.date()
 
 
 def test_cluster_groups_similar_rows_largest_first():
@@ -19,7 +44,7 @@ def test_cluster_groups_similar_rows_largest_first():
     assert cluster(np.zeros((0, 2))) == []
 
 
-def test_daily_activity_and_open_handoffs(history_url):
+def test_daily_activity_and_open_handoffs(history_url, noon):
     h = History.open(history_url)
     conv = h.current_conversation(h.user_id("web", "v-1", "Vera"))
     asked = h.add_message(conv.id, "in", "refunds?")
@@ -30,7 +55,7 @@ def test_daily_activity_and_open_handoffs(history_url):
     h.add_reply(conv.id, h.add_message(conv.id, "in", "a person please"), "asking someone",
                 kind="handoff", handoff="a person please")
     days = h.reports().daily(days=3)
-    assert [d.day for d in days][-1] == utcnow().date() and len(days) == 3
+    assert [d.day for d in days][-1] == utcnow().date() == noon and len(days) == 3
     today = days[-1]
     assert (today.questions, today.answered, today.unanswered, today.helpful,
             today.not_helpful, today.related) == (3, 1, 1, 1, 0, 0)
@@ -57,7 +82,7 @@ def test_unanswered_questions_are_grouped_by_similarity(make_engine):
     assert clusters[1].questions == ("is there a linux client",)
 
 
-def test_related_replies_are_their_own_kind_and_count_as_unanswered(history_url):
+def test_related_replies_are_their_own_kind_and_count_as_unanswered(history_url, noon):
     """A related reply is a suggestion, not an answer: counted apart, and its question is
     among the unanswered ones (the content gaps operators fill)."""
     h = History.open(history_url)

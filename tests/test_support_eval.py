@@ -518,7 +518,8 @@ EXAMPLE_QUESTIONS = {
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_cli_on_the_example_knowledge_base_with_the_real_models(tmp_path, capsys):
+def test_cli_on_the_example_knowledge_base_with_the_real_models(tmp_path, capsys,
+                                                               example_index_copy):
     from qabot import cli
     from tests.conftest import EXAMPLE_KB
 
@@ -526,7 +527,7 @@ def test_cli_on_the_example_knowledge_base_with_the_real_models(tmp_path, capsys
     path.write_text(json.dumps(EXAMPLE_QUESTIONS))
     out = tmp_path / "out"
     assert cli.main(["eval", "support", "--kb", str(EXAMPLE_KB), "--questions", str(path),
-                     "--index", str(tmp_path / "index"), "--out", str(out), "--json",
+                     "--index", str(example_index_copy), "--out", str(out), "--json",
                      "--no-progress"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["questions"] == 8 and summary["unanswerable"] == 2

@@ -284,10 +284,9 @@ def test_superseded_generations_are_kept_by_count_and_by_age(tmp_path):
 
 
 def test_a_running_retriever_follows_a_generation_built_by_another_process(tmp_path):
-    import time
-
     from qabot.retrieval import Retriever
     from tests.fakes import HashingEmbedder
+    from tests.waiting import wait_until
 
     kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
     build(kb, index, emb, chunking=SMALL)
@@ -297,11 +296,12 @@ def test_a_running_retriever_follows_a_generation_built_by_another_process(tmp_p
     (kb / "sync.txt").write_text("Sync works offline and merges edits by timestamp.\n",
                                  encoding="utf-8")
     build(kb, index, emb)  # as `qabot-index build` in another process would
-    deadline = time.monotonic() + 5
-    while retriever.generation == first:
-        assert time.monotonic() < deadline, "the new generation was not picked up in 5 s"
-        retriever.search("sync offline", 1)
-        time.sleep(0.1)
+
+    def picked_up() -> bool:
+        retriever.search("sync offline", 1)  # a search is what looks at the manifest
+        return retriever.generation != first
+
+    wait_until(picked_up, 5, interval=0.1, message="the new generation was not picked up")
     assert "merges edits" in retriever.search("sync offline", 1)[0].text
 
 

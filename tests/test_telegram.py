@@ -7,13 +7,16 @@ from dataclasses import replace
 
 import pytest
 
+from qabot.app import update_inbox
 from qabot.config import Settings
 from qabot.dialogue.replies import Reply, Source
 from qabot.frontends import telegram as tg
 from qabot.frontends.render import split_message, transcript
 from tests.fake_telegram import FakeTelegram
 from tests.fakes import related_confidences
+from tests.net import listening_socket, port_of
 from tests.telegram_harness import BotRunner
+from tests.waiting import wait_until
 
 USER, OTHER, ADMIN, OPERATORS = 42, 43, 7, -100
 QUESTION = "When can annual payments be refunded?"
@@ -59,6 +62,19 @@ def _replies(fake, chat, n, timeout=20.0):
     return fake.messages_to(chat)
 
 
+def _all_handled(engine, updates: int, timeout: float = 60.0) -> None:
+    """Wait until the bot has recorded ``updates`` updates and finished handling every one
+    (each is marked done in the inbox only after its handlers returned): whatever they were
+    going to send has been sent. What comes before a check that something was not sent."""
+    inbox = update_inbox(engine, "telegram")
+
+    def handled():
+        counts = inbox.counts()
+        return counts.pending == 0 and counts.done + counts.failed >= updates
+
+    wait_until(handled, timeout, message=lambda: f"{updates} updates, inbox {inbox.counts()}")
+
+
 def test_question_gets_a_cited_answer_with_buttons_and_feedback_is_stored(bot, fake,
                                                                          monkeypatch):
     monkeypatch.setattr(tg, "TYPING_AFTER", 0.0)  # every answer counts as slow here
@@ -81,6 +97,7 @@ def test_question_gets_a_cited_answer_with_buttons_and_feedback_is_stored(bot, f
     # someone else cannot rate it
     fake.callback(OTHER, f"down:{message_id}")
     fake.wait_for(lambda sent: any("not yours" in s.params.get("text", "") for s in sent))
+    _all_handled(bot.engine, len(fake.queued_at))
     assert bot.engine.history.stats().feedback_down == 0
     # the Sources button shows the passage with the answer marked
     fake.callback(USER, f"src:{message_id}")
@@ -100,10 +117,11 @@ def test_human_sends_the_transcript_to_operators_until_released(bot, fake):
     fake.user_message(USER, "hello?")
     fake.user_message(OTHER, "hello")  # other chats go on
     _replies(fake, OTHER, 1)
-    assert len(fake.messages_to(USER)) == 2
     # only operators may release: for the user the command does not exist
     fake.user_message(USER, f"/release {release_button.split(':')[1]}")
     assert _replies(fake, USER, 3)[-1].text == tg.UNKNOWN
+    # the chat's updates are handled in order: "hello?" was, before the command was answered
+    assert len(fake.messages_to(USER)) == 3  # so nothing answered "hello?"
     fake.callback(OPERATORS, release_button, user_id=99)
     assert _replies(fake, USER, 4)[-1].text == tg.RELEASED
     fake.user_message(USER, QUESTION)
@@ -203,6 +221,7 @@ def test_faults_are_survived_without_losing_a_reply(bot, fake):
     assert _replies(fake, USER, 1, timeout=30)[0].text.startswith("30 days")
     assert _replies(fake, OTHER, 1, timeout=30)[0].text.startswith("30 days")
     assert fake.calls.count("sendMessage") >= 5  # 3 failed, 2 delivered
+    _all_handled(bot.engine, 2)  # no retry is still to come
     assert len(fake.messages_to(USER)) == len(fake.messages_to(OTHER)) == 1
 
 
@@ -214,11 +233,9 @@ def test_bad_request_is_not_retried_and_a_failed_operator_note_keeps_the_handoff
     fake.fail_next("sendMessage", "400", times=4, chat=OPERATORS)
     fake.user_message(USER, "/human")
     assert _replies(fake, USER, 2)[-1].text == tg.HANDED_OFF
-    fake.user_message(OTHER, QUESTION)  # handled after, on the same bot: the note is done
+    fake.user_message(OTHER, QUESTION)
     _replies(fake, OTHER, 1)
-    import time
-
-    time.sleep(0.5)
+    _all_handled(bot.engine, 3)  # the /human handler returned: no retry of the note can come
     assert fake.failed["sendMessage"] == 1  # BadRequest: no retry
     assert fake.messages_to(OPERATORS) == [] and len(fake.messages_to(USER)) == 2
 
@@ -256,18 +273,16 @@ def test_webhook_refuses_forged_updates(make_engine, fake):
     """The webhook server registers the secret with setWebhook and answers only posts that
     carry it: no header and a wrong one get 403 and no reply; the right one is answered."""
     import json
-    import socket
     import time
     import urllib.error
     import urllib.request
 
     settings = Settings(telegram_token=fake.token, answer_confidence=0.0)
     engine = make_engine()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    sock = listening_socket()  # the webhook server serves on it: no port picked twice
+    port = port_of(sock)
     secret = "s3cret_Token-for-tests"
-    runner = BotRunner(engine, settings, fake, webhook=(port, secret)).start()
+    runner = BotRunner(engine, settings, fake, webhook=(sock, secret)).start()
     try:
         (registered,) = [c for c in fake.sent if c.method == "setWebhook"]
         assert registered.params["secret_token"] == secret
@@ -291,10 +306,12 @@ def test_webhook_refuses_forged_updates(make_engine, fake):
         assert post(2, ADMIN, "guess") == 403
         assert post(3, USER, secret) == 200
         assert _replies(fake, USER, 1)[0].text.startswith("30 days")
-        time.sleep(0.3)
+        _all_handled(engine, 1)
+        assert update_inbox(engine, "telegram").counts().done == 1  # the forged ones: never
         assert fake.messages_to(ADMIN) == []
     finally:
         runner.stop()
+        sock.close()
     with pytest.raises(tg.TelegramSetupError, match="needs a secret token"):
         tg.check_webhook_secret(None)
     with pytest.raises(tg.TelegramSetupError, match="1-256 characters"):
@@ -439,6 +456,7 @@ def test_load_200_chats_5_messages_each_answered_once_in_order(bot, fake):
         for chat in chats:
             fake.user_message(chat, text)
     fake.wait_for(lambda sent: sum(s.method == "sendMessage" for s in sent) >= 1000, 180)
+    _all_handled(bot.engine, 1000)  # nothing more is to come
     for chat in chats:
         replies = [s.text for s in fake.messages_to(chat)]
         assert len(replies) == 5, (chat, replies)  # every message answered exactly once

@@ -9,16 +9,12 @@ import sys
 
 import pytest
 
-from tests.conftest import EXAMPLE_KB
 from tests.fake_telegram import FakeTelegram
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 
-def test_qabot_telegram_answers_and_stops_cleanly(tmp_path, minilm):
-    from indexer.sync import build
-
-    build(EXAMPLE_KB, tmp_path / "index", minilm)
+def test_qabot_telegram_answers_and_stops_cleanly(tmp_path, example_index_copy):
     fake = FakeTelegram().start()
     env = {**os.environ, "QABOT_TELEGRAM_TOKEN": fake.token,
            "QABOT_TELEGRAM_BASE_URL": fake.base_url, "HF_HUB_OFFLINE": "1",

@@ -1,6 +1,7 @@
 """Crashes of the real `qabot telegram` process lose no message and double none but the one
 documented window: SIGKILL at random moments, restarts, and a fake Bot API server that delivers
-unacknowledged updates again, as Telegram does."""
+unacknowledged updates again, as Telegram does. The process runs with the test fakes for its
+models (``tests.fake_models_cli``): what is tested is delivery, not the replies."""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ import pytest
 
 from tests.conftest import EXAMPLE_KB
 from tests.fake_telegram import FakeTelegram
+from tests.fakes import HashingEmbedder
 from tests.telegram_harness import BotProcess, outcome
 
-pytestmark = [pytest.mark.slow, pytest.mark.model]
+pytestmark = pytest.mark.slow
 
 TURNS = ["hello", "Can I pay with PayPal?", "How long are deleted notes kept in the trash?",
          "what's the weather like?", "Can I get a refund on an annual plan?", "thanks!"]
 
 
 def test_sigkill_at_random_moments_loses_no_message_and_keeps_each_chat_in_order(
-        tmp_path, minilm):
+        tmp_path):
     from indexer.sync import build
     from qabot.history import History
 
-    build(EXAMPLE_KB, tmp_path / "index", minilm)
+    build(EXAMPLE_KB, tmp_path / "index", HashingEmbedder())
     fake = FakeTelegram().start()
     chats = [5000 + i for i in range(30)]
     asked: dict[int, list[int]] = {chat: [] for chat in chats}
@@ -33,7 +35,7 @@ def test_sigkill_at_random_moments_loses_no_message_and_keeps_each_chat_in_order
         for chat in chats:
             asked[chat].append(fake.message_of[fake.user_message(chat, text)])
 
-    bot = BotProcess(tmp_path, fake)
+    bot = BotProcess(tmp_path, fake, fake_models=True)
     rng = random.Random(16)
     kills, cut_short = 0, 0
     try:

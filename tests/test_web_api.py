@@ -148,38 +148,33 @@ def test_the_rate_limiter_slides_over_a_minute():
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_qabot_web_answers_over_http_and_stops_cleanly(tmp_path, minilm):
+def test_qabot_web_answers_over_http_and_stops_cleanly(tmp_path, example_index_copy):
     import os
     import signal
     import subprocess
     import sys
-    import time
     import urllib.request
 
-    from indexer.sync import build
-    from tests.conftest import EXAMPLE_KB
-    from tests.net import free_port
+    from tests.net import listening_socket, port_of, server_fd_args
 
-    build(EXAMPLE_KB, tmp_path / "index", minilm)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qabot.cli", "web", "--port", str(port),
-         "--index", str(tmp_path / "index"), "--db", f"sqlite:///{tmp_path / 'h.sqlite'}"],
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sock = listening_socket()  # handed to the server: the port is never free meanwhile
+    port, (fd_args, keys) = port_of(sock), server_fd_args(sock)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qabot.cli", "web", *fd_args,
+             "--index", str(example_index_copy), "--db", f"sqlite:///{tmp_path / 'h.sqlite'}"],
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **keys)
+    finally:
+        sock.close()
     try:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/v1/chat", headers={"Content-Type": "application/json"},
+            f"http://127.0.0.1:{port}/api/v1/chat",
+            headers={"Content-Type": "application/json"},
             data=json.dumps({"user": "web-1", "text": "Can I pay with PayPal?"}).encode())
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    body = json.loads(response.read())
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.5)
+        # the request waits in the socket's backlog until the server has loaded its models
+        with urllib.request.urlopen(request, timeout=120) as response:
+            body = json.loads(response.read())
         assert body["reply"]["kind"] in ("answer", "faq") and "PayPal" in body["reply"]["text"]
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)

@@ -8,13 +8,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from qabot.frontends.web_auth import hash_password
-from tests.conftest import EXAMPLE_KB, ROOT, skip_unless_ci
-from tests.net import free_port, wait_for_port
+from tests.conftest import ROOT, skip_unless_ci
+from tests.net import listening_socket, port_of, server_fd_args
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -52,28 +54,30 @@ def browser():
 
 
 @pytest.fixture
-def serve_web(tmp_path, minilm):
+def serve_web(tmp_path, example_index_copy):
     """Start `qabot web` (with extra ``QABOT_*`` settings) over the example knowledge base;
     returns its URL and history database."""
-    from indexer.sync import build
-
-    build(EXAMPLE_KB, tmp_path / "index", minilm)
-    processes = []
+    processes = []  # the index: example_index_copy, at tmp_path / "index"
 
     def start(**settings: str) -> tuple[str, Path]:
-        port = free_port()
-        db = tmp_path / "history.sqlite"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "qabot.cli", "web", "--port", str(port),
-             "--index", str(tmp_path / "index"), "--db", f"sqlite:///{db}"],
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                 "QABOT_WEB_OPERATORS": f"ann:{hash_password(PASSWORD, iterations=1000)}",
-                 "QABOT_WEB_SECRET_KEY": "browser-test-secret-key",
-                 **{f"QABOT_{k.upper()}": v for k, v in settings.items()}},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        sock = listening_socket()  # handed to the server: the port is never free meanwhile
+        url, db = f"http://127.0.0.1:{port_of(sock)}", tmp_path / "history.sqlite"
+        fd_args, keys = server_fd_args(sock)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "qabot.cli", "web", *fd_args,
+                 "--index", str(tmp_path / "index"), "--db", f"sqlite:///{db}"],
+                env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                     "QABOT_WEB_OPERATORS": f"ann:{hash_password(PASSWORD, iterations=1000)}",
+                     "QABOT_WEB_SECRET_KEY": "browser-test-secret-key",
+                     **{f"QABOT_{k.upper()}": v for k, v in settings.items()}},
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **keys)
+        finally:
+            sock.close()
         processes.append(process)
-        wait_for_port(port, process)
-        return f"http://127.0.0.1:{port}", db
+        wait_until(lambda: serving(url, process), 120, interval=0.2,
+                   message="qabot web never answered GET /")
+        return url, db
 
     yield start
     for process in processes:
@@ -82,6 +86,13 @@ def serve_web(tmp_path, minilm):
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def serving(url: str, process: subprocess.Popen) -> bool:
+    """The server's first answer (a handed socket queues connections before it serves)."""
+    assert process.poll() is None, f"qabot web exited with {process.returncode}"
+    with urllib.request.urlopen(url + "/", timeout=120) as response:
+        return response.status == 200
 
 
 @pytest.fixture

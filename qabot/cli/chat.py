@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import socket
 import sys
 
 from qabot.cli.options import settings_from
@@ -34,6 +35,7 @@ def add_parsers(sub, common) -> None:
                     help="public HTTPS URL Telegram posts updates to (…/telegram is appended)")
     tg.add_argument("--listen", default="0.0.0.0", help="webhook: address to listen on")
     tg.add_argument("--port", type=int, default=8443, help="webhook: port (default 8443)")
+    tg.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # see inherited_socket
     tg.add_argument("--secret-token", metavar="TOKEN", default=os.environ.get(
         "QABOT_TELEGRAM_WEBHOOK_SECRET"), help="webhook: the secret Telegram sends in a header, "
         "required, the same on every replica; posts without it are refused "
@@ -48,6 +50,7 @@ def add_parsers(sub, common) -> None:
     wb.add_argument("--host", default="127.0.0.1",
                     help="address to listen on (default 127.0.0.1; 0.0.0.0 for every one)")
     wb.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    wb.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # see inherited_socket
     wb.add_argument("--hash-password", metavar="NAME", help="print an operator entry for "
                     "web_operators (NAME:pbkdf2_sha256$...) from a password typed at the prompt "
                     "(or piped on stdin), and exit")
@@ -100,7 +103,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     print("loading models ...", file=sys.stderr)
     engine = build_engine(settings, warm=True)
-    web.serve(engine, settings, host=args.host, port=args.port)
+    web.serve(engine, settings, host=args.host, port=args.port, sock=inherited_socket(args.fd))
     return 0
 
 
@@ -136,5 +139,15 @@ def cmd_telegram(args: argparse.Namespace) -> int:
         telegram.check_webhook_secret(args.secret_token)  # before the models load
     engine = build_engine(settings, warm=True)
     telegram.run(engine, settings, webhook_url=args.webhook_url, listen=args.listen,
-                 port=args.port, secret_token=args.secret_token)
+                 port=args.port, secret_token=args.secret_token, sock=inherited_socket(args.fd))
     return 0
+
+
+def inherited_socket(fd: int | None) -> socket.socket | None:
+    """The listening TCP socket ``--fd`` names (a hidden option of ``qabot web`` and ``qabot
+    telegram``, in place of --host/--listen and --port): the tests bind a socket on a free
+    port, start the server with it (``subprocess.Popen(..., pass_fds=[fd])``) and so never
+    pick a port another process may take before the server binds it. None without ``--fd``."""
+    if fd is None:
+        return None
+    return socket.socket(fileno=fd)  # family and type read from the descriptor

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import signal
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -381,16 +382,25 @@ async def _follow_index(engine: ChatEngine, stop: asyncio.Event, every: float = 
 
 
 def run(engine: ChatEngine, settings: Settings, *, webhook_url: str | None = None,
-        listen: str = "0.0.0.0", port: int = 8443, secret_token: str | None = None) -> None:
+        listen: str = "0.0.0.0", port: int = 8443, secret_token: str | None = None,
+        sock: socket.socket | None = None) -> None:
     """Run until SIGINT or SIGTERM: long polling, or a webhook server behind ``webhook_url``
-    that registers ``secret_token`` with Telegram and refuses (403) posts without it."""
+    that registers ``secret_token`` with Telegram and refuses (403) posts without it. The
+    webhook server listens on ``listen``:``port``, or, given ``sock``, on that listening TCP
+    socket instead (``qabot telegram --fd``: a socket bound by the process that started this
+    one, as the tests do, so no port is chosen twice)."""
     if webhook_url:
         check_webhook_secret(secret_token)
     application = build_application(engine, settings, base_url=settings.telegram_base_url)
-    webhook = (dict(listen=listen, port=port, url_path="telegram",
-                    webhook_url=webhook_url.rstrip("/") + "/telegram",
-                    secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
-               if webhook_url else None)
+    webhook = None
+    if webhook_url:
+        address = dict(listen=listen, port=port)
+        if sock is not None:  # PTB's ``unix`` takes a socket of any family instead
+            sock.setblocking(False)  # tornado accepts in a loop until it would block
+            address = dict(unix=sock)
+        webhook = dict(address, url_path="telegram",
+                       webhook_url=webhook_url.rstrip("/") + "/telegram",
+                       secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
 
     async def main() -> None:
         stop = asyncio.Event()

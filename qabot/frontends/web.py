@@ -12,6 +12,8 @@ free and the models never run on more threads than the cores can take.
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -199,9 +201,24 @@ def build_app(engine: ChatEngine, settings: Settings, *,
 
 
 def serve(engine: ChatEngine, settings: Settings, *, host: str = "127.0.0.1",
-          port: int = 8000) -> None:
-    """Serve the app with uvicorn until SIGINT or SIGTERM."""
+          port: int = 8000, sock: socket.socket | None = None) -> None:
+    """Serve the app with uvicorn until SIGINT or SIGTERM: on ``host``:``port``, or, given
+    ``sock``, on that listening socket instead (``qabot web --fd``: a socket bound by the
+    process that started this one, as the tests do, so no port is chosen twice)."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
-    uvicorn.run(build_app(engine, settings), host=host, port=port, log_level="info",
-                proxy_headers=True, server_header=False)
+    app = build_app(engine, settings)
+    options = dict(log_level="info", proxy_headers=True, server_header=False)
+    if sock is None:
+        uvicorn.run(app, host=host, port=port, **options)
+        return
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+    logging.getLogger(__name__).info("serving on the socket handed over, %s",
+                                     sock.getsockname())
+    try:
+        server.run(sockets=[sock])  # re-raises the SIGINT it stopped on, as uvicorn.run does
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)  # as uvicorn.run exits when it could not start

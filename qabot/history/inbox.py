@@ -12,11 +12,14 @@ and another worker (or the restarted one) answers the update then.
 The claim is a compare-and-set ``UPDATE ... WHERE state = 'pending' AND (unclaimed or
 expired)``: on PostgreSQL and SQLite alike only one worker's update matches, so no table lock
 is needed.
+
+The inbox reads the time (for lease ends, and when an update arrived and was finished) from
+its ``clock``: the wall clock in UTC unless a caller (a test) hands it another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,11 +51,18 @@ class InboxCounts:
 
 
 class Inbox:
-    """The update journal of one channel over the history database's engine."""
+    """The update journal of one channel over the history database's engine.
 
-    def __init__(self, engine: Engine, channel: str):
+    ``clock`` returns the time now, timezone-aware in UTC (default: ``models.utcnow``, the wall
+    clock every history timestamp uses); a test passes a clock it moves itself to let leases
+    run out without waiting. Workers sharing an inbox must share the clock too: a lease's end
+    is stored as a time of this clock and read against the claiming worker's."""
+
+    def __init__(self, engine: Engine, channel: str,
+                 clock: Callable[[], datetime] = utcnow):
         self.engine = engine
         self.channel = channel
+        self.clock = clock
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
@@ -65,7 +75,8 @@ class Inbox:
         try:
             with self._session() as s:
                 s.add(InboxUpdate(channel=self.channel, update_id=update_id, chat=str(chat),
-                                  payload=payload, state="pending", attempts=0))
+                                  payload=payload, state="pending", attempts=0,
+                                  received_at=self.clock()))
             return True
         except IntegrityError:
             return False
@@ -73,7 +84,7 @@ class Inbox:
     def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
         """Take up to ``limit`` updates to answer: the oldest pending update of each chat whose
         lease is free (never claimed, or its worker's lease ran out), oldest first."""
-        now = utcnow()
+        now = self.clock()
         free = or_(InboxUpdate.claimed_until.is_(None), InboxUpdate.claimed_until < now)
         first = aliased(InboxUpdate)
         head = (select(func.min(first.update_id))
@@ -110,7 +121,7 @@ class Inbox:
                 update(InboxUpdate)
                 .where(InboxUpdate.id.in_(ids), InboxUpdate.claimed_by == owner,
                        InboxUpdate.state == "pending")
-                .values(claimed_until=utcnow() + timedelta(seconds=lease))
+                .values(claimed_until=self.clock() + timedelta(seconds=lease))
                 .execution_options(synchronize_session=False)).rowcount
 
     def finish(self, owner: str, id_: int, state: str = "done") -> bool:
@@ -120,14 +131,14 @@ class Inbox:
                 update(InboxUpdate)
                 .where(InboxUpdate.id == id_, InboxUpdate.claimed_by == owner,
                        InboxUpdate.state == "pending")
-                .values(state=state, finished_at=utcnow(), claimed_by=None,
+                .values(state=state, finished_at=self.clock(), claimed_by=None,
                         claimed_until=None)
                 .execution_options(synchronize_session=False)).rowcount == 1
 
     def purge(self, older_than: timedelta) -> int:
         """Forget answered updates finished before ``older_than`` ago (a channel re-delivers
         an update for a day at most: keep them longer than that)."""
-        cutoff = utcnow() - older_than
+        cutoff = self.clock() - older_than
         with self._session() as s:
             return s.execute(delete(InboxUpdate).where(
                 InboxUpdate.channel == self.channel, InboxUpdate.state != "pending",

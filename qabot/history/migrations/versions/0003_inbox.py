@@ -46,8 +46,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f('ix_messages_update_key'), table_name='messages')
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.drop_column('update_key')
+    # a plain DROP COLUMN (SQLite 3.35+), not a batch table copy: dropping the old messages
+    # table with foreign keys on cascade-deletes every reply, vote and unanswered question
+    op.drop_column('messages', 'update_key')
     op.drop_index(op.f('ix_inbox_finished_at'), table_name='inbox')
     op.drop_index('ix_inbox_state_chat', table_name='inbox')
     op.drop_table('inbox')
