@@ -41,7 +41,10 @@ def run(checkout: Path, marker: str | None, *, extra_env: dict | None = None) ->
     last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     counts = {kind.rstrip("s") if kind.startswith("error") else kind: int(n)
               for n, kind in COUNTS.findall(last)}
-    return {"seconds": round(seconds, 1), "exit": proc.returncode, "summary": last, **counts}
+    failed = [line.split(" - ")[0] for line in proc.stdout.splitlines()
+              if line.startswith(("FAILED", "ERROR"))]
+    return {"seconds": round(seconds, 1), "exit": proc.returncode, "summary": last,
+            "failures": failed, **counts}
 
 
 def main() -> int:

@@ -70,23 +70,41 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
-def example_index(tmp_path_factory, minilm) -> Path:
-    """The example knowledge base indexed once with the real retriever, for every test that
-    only reads it. Its files and folders are read-only, so a test that writes to it fails
-    loudly: one that changes an index takes ``example_index_copy``."""
-    from indexer.sync import build
+def example_build(tmp_path_factory, minilm) -> tuple[Path, dict]:
+    """The example knowledge base indexed once, as ``qabot-index build EXAMPLE_KB --index I
+    --json`` does (its ``main``, in this process: the encoder is the session's), with the
+    report it printed. The index is read-only, for every test that only reads it: one that
+    changes an index takes ``example_index_copy``."""
+    import contextlib
+    import io
+    import json
 
-    index = tmp_path_factory.mktemp("example") / "index"
-    build(EXAMPLE_KB, index, minilm)
+    from indexer import cli
+
+    index, out = tmp_path_factory.mktemp("example") / "index", io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["build", str(EXAMPLE_KB), "--index", str(index), "--json",
+                         "--no-progress"])
+    assert code == 0, out.getvalue()
     _read_only(index)
-    return index
+    return index, json.loads(out.getvalue())
+
+
+@pytest.fixture(scope="session")
+def example_index(example_build) -> Path:
+    """The example knowledge base indexed with the real retriever (read-only, shared)."""
+    return example_build[0]
 
 
 @pytest.fixture
 def example_index_copy(example_index, tmp_path) -> Path:
     """A writable copy of ``example_index`` (the manifest names the example KB, as built)."""
-    target = tmp_path / "index"
-    shutil.copytree(example_index, target, copy_function=shutil.copyfile)
+    return writable_copy(example_index, tmp_path / "index")
+
+
+def writable_copy(source: Path, target: Path) -> Path:
+    """``source``'s files and folders copied to ``target``, all writable."""
+    shutil.copytree(source, target, copy_function=shutil.copyfile)
     for path in [target, *target.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return target
@@ -120,7 +138,8 @@ def wordpiece():
 
 # fixtures that load the real models: a test using one is marked ``model`` (``make test-fast``
 # leaves those out)
-MODEL_FIXTURES = {"minilm", "example_index", "example_index_copy", "example_engine"}
+MODEL_FIXTURES = {"minilm", "example_build", "example_index", "example_index_copy",
+                  "example_engine"}
 
 
 def in_ci() -> bool:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import EXAMPLE_KB, writable_copy
+
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line) for line in (ROOT / "tests/data/kb_questions.jsonl").open()]
 
@@ -49,16 +51,13 @@ def one_line_error(proc: subprocess.CompletedProcess, code: int, text: str) -> N
     assert len(lines) == 1 and lines[0].startswith("qabot-index: error: ") and text in lines[0]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, Path, dict]:
-    """The example KB indexed once with the real model, shared by the module's tests: no test
-    changes it (nor its KB); one that builds or removes gets its own copy (``own_copy``)."""
-    root = tmp_path_factory.mktemp("cli")
-    kb = root / "kb"
-    shutil.copytree(ROOT / "examples/kb", kb)
-    index = root / "index"
-    report = json.loads(cli("build", str(kb), "--index", str(index), "--json").stdout)
-    return kb, index, report
+@pytest.fixture
+def built(example_build) -> tuple[Path, Path, dict]:
+    """The example KB, its index (built once for the session by ``qabot-index build --json``,
+    read-only) and the build's report, shared: no test changes them; one that builds or
+    removes gets its own copy (``own_copy``)."""
+    index, report = example_build
+    return EXAMPLE_KB, index, report
 
 
 @pytest.fixture
@@ -72,7 +71,7 @@ def own_copy(built, tmp_path) -> tuple[Path, Path]:
     kb, index, _ = built
     kb_copy, index_copy = tmp_path / "kb", tmp_path / "index"
     shutil.copytree(kb, kb_copy)
-    shutil.copytree(index, index_copy)
+    writable_copy(index, index_copy)
     write_manifest_atomic(index_copy, replace(read_manifest(index_copy),
                                               knowledge_base=str(kb_copy.resolve())))
     return kb_copy, index_copy
