@@ -211,3 +211,31 @@ def test_the_web_message_limit_stated_is_the_apis():
     limit = next(m.max_length for m in ChatRequest.model_fields["text"].metadata
                  if getattr(m, "max_length", None))
     assert f"`text`: 1-{limit:,} characters" in " ".join(README.read_text().split())
+
+
+def test_the_usage_block_lists_every_option_of_qabot_index():
+    """Each `qabot-index` command's line in the README's usage block names all its options."""
+    import argparse
+
+    from indexer.cli import _parser
+
+    text = README.read_text()
+    block = text[text.index("```bash\nqabot-index build KB_DIR"):]
+    block = block[:block.index("```", 3)]
+    usage = {}
+    for line in block.replace("\n  ", " ").splitlines():
+        if line.startswith("qabot-index "):
+            name = line.split()[1]
+            usage[name] = usage.get(name, "") + line
+        elif line.startswith(" ") and usage:
+            usage[list(usage)[-1]] += line
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if action.help == argparse.SUPPRESS or "-h" in action.option_strings:
+                continue
+            for option in action.option_strings[-1:]:  # the long form
+                if option not in usage.get(name, ""):
+                    missing.append(f"{name} {option}")
+    assert not missing, f"the README's qabot-index usage block lacks: {missing}"
