@@ -18,6 +18,19 @@ from indexer.errors import IndexerError
 DEFAULT_INDEX = os.environ.get("QABOT_INDEX_DIR", ".qabot/index")
 
 
+class SubcommandParser(argparse.ArgumentParser):
+    """The parser of a sub-command (``parser_class`` of ``add_subparsers``, inherited by its
+    own sub-commands): it reports the arguments it does not know itself, with its own usage
+    ("qabot-index build: error: unrecognized arguments: --bogus"). A plain sub-parser hands
+    them back to the top-level parser, whose usage line says nothing of the sub-command."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -39,12 +52,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Turn a knowledge base (Markdown, text, HTML, PDF, FAQ sheets) into a "
         "FAISS index of passages, incrementally and safely.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=SubcommandParser)
 
     build = sub.add_parser(
         "build", parents=[common, keeping], help="index a knowledge-base folder (incremental)",
         description="Add new files, re-embed changed ones and drop deleted ones. An unchanged "
-        "corpus is not re-embedded. The index is replaced atomically.",
+        "corpus is not re-embedded. The index is replaced atomically. A folder with no file "
+        "to index (empty, only unsupported or hidden files, or none readable) is an error "
+        "that changes nothing.",
     )
     build.add_argument("kb_dir", type=Path, metavar="KB_DIR", help="knowledge-base folder")
     build.add_argument("--dry-run", action="store_true",
@@ -181,6 +197,7 @@ def _print_report(report, index_dir: Path) -> None:
     if not plan.has_changes:
         print(f"Index is up to date ({len(plan.unchanged)} files unchanged).")
         _print_ignored(plan)
+        _print_failures(report)
         return
     print(f"  files: added {len(plan.added)}, updated {len(plan.updated)}, removed "
           f"{len(plan.removed)}, unchanged {len(plan.unchanged)}")
@@ -190,16 +207,20 @@ def _print_report(report, index_dir: Path) -> None:
     _print_ignored(plan)
     for warning in report.warnings:
         print(f"  warning: {warning}", file=sys.stderr)
-    if report.failures:
-        print(f"  skipped {len(report.failures)} file(s) that could not be read:", file=sys.stderr)
-        for failure in report.failures:
-            print(f"    {failure.source}: {failure.reason}", file=sys.stderr)
+    _print_failures(report)
     m = report.manifest
     if m is None:
         print(f"Index: {index_dir} unchanged (no file could be read)")
         return
     print(f"Index: {index_dir} ({m.generation}: {m.files} files, {m.passages} passages, "
           f"{m.faq_entries} FAQ entries, {m.index_type})")
+
+
+def _print_failures(report) -> None:
+    if report.failures:
+        print(f"  skipped {len(report.failures)} file(s) that could not be read:", file=sys.stderr)
+        for failure in report.failures:
+            print(f"    {failure.source}: {failure.reason}", file=sys.stderr)
 
 
 def _print_ignored(plan) -> None:

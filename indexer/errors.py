@@ -20,6 +20,16 @@ class KnowledgeBaseNotFoundError(IndexerError):
     """The knowledge-base folder does not exist or is not a folder."""
 
 
+class NoIndexableFilesError(IndexerError):
+    """The knowledge-base folder holds no file that can be indexed (empty, only ignored files,
+    or every supported file failed to load): a build writes nothing."""
+
+    def __init__(self, message: str, *, ignored: int = 0, skipped: int = 0):
+        super().__init__(message)
+        self.ignored = ignored
+        self.skipped = skipped
+
+
 class IndexNotFoundError(IndexerError):
     """No index at the given directory."""
 

@@ -9,8 +9,10 @@ and moves on.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
+from contextvars import ContextVar
 from pathlib import Path
 
 from indexer.documents import Document, LoadedFile
@@ -23,6 +25,12 @@ HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 FAQ_SUFFIXES = {".csv", ".tsv", ".jsonl"}
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | FAQ_SUFFIXES
+# the same, in the order messages list them (.md .markdown .txt .htm .html .pdf .csv .tsv .jsonl)
+SUPPORTED_TYPES = tuple(
+    suffix
+    for group in (MARKDOWN_SUFFIXES, TEXT_SUFFIXES, HTML_SUFFIXES, PDF_SUFFIXES, FAQ_SUFFIXES)
+    for suffix in sorted(group, key=lambda s: (len(s), s))
+)
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -33,17 +41,22 @@ _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 # --------------------------------------------------------------------------- discovery
 
 
-def discover(root: Path) -> tuple[list[Path], list[Path]]:
+def discover(root: Path, hidden: list[Path] | None = None) -> tuple[list[Path], list[Path]]:
     """All files under ``root`` (hidden ones excluded), split into (supported, unsupported).
     A symbolic link whose target lies outside ``root`` counts as unsupported: it is listed as
-    ignored, never read (a knowledge base must not pull in files from elsewhere)."""
+    ignored, never read (a knowledge base must not pull in files from elsewhere). The hidden
+    files and folders (not looked into) are appended to ``hidden`` when it is given."""
     supported: list[Path] = []
     unsupported: list[Path] = []
     real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
+        if hidden is not None:
+            hidden += [Path(dirpath) / d for d in sorted(dirnames) if d.startswith(".")]
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
+                if hidden is not None:
+                    hidden.append(Path(dirpath) / name)
                 continue
             path = Path(dirpath) / name
             if not path.is_file():
@@ -306,8 +319,43 @@ def load_html(html: str, source: str, stem: str) -> LoadedFile:
 # --------------------------------------------------------------------------- pdf
 
 
+log = logging.getLogger(__name__)
+_pdf_source: ContextVar[str | None] = ContextVar("pdf_source", default=None)
+
+
+class _PypdfToLog(logging.Handler):
+    """pypdf reports what it finds wrong in a damaged file (and the repairs it makes) as
+    warnings of its own loggers ("EOF marker not found"); with no logging configured, Python
+    prints those bare on stderr, next to the one-line reason qabot gives for the file. They go
+    to this module's log instead, at INFO (which Python's last-resort handler never prints, and
+    a server's log shows), with the file's name."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            log.info("%s: pypdf: %s", _pdf_source.get() or "PDF", record.getMessage())
+        except Exception:
+            self.handleError(record)
+
+
+def _route_pypdf_log() -> None:
+    pypdf = logging.getLogger("pypdf")
+    if not any(isinstance(h, _PypdfToLog) for h in pypdf.handlers):
+        pypdf.addHandler(_PypdfToLog())
+        pypdf.propagate = False  # a configured root logger gets them from this module's log
+
+
 def load_pdf(data: bytes, source: str, stem: str) -> LoadedFile:
-    """One Document per page with text; page numbers are 1-based."""
+    """One Document per page with text; page numbers are 1-based. pypdf's own warnings go to
+    the log (``_PypdfToLog``); a file that cannot be read raises ``LoadError``."""
+    _route_pypdf_log()
+    token = _pdf_source.set(source)
+    try:
+        return _load_pdf(data, source, stem)
+    finally:
+        _pdf_source.reset(token)
+
+
+def _load_pdf(data: bytes, source: str, stem: str) -> LoadedFile:
     from pypdf import PdfReader
 
     try:

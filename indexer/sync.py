@@ -4,11 +4,18 @@
 changed loads, chunks and embeds the added/changed files, removes the passages of deleted files,
 and commits the result as one new generation (see ``writer.py``). A file that fails to load is
 reported and skipped; if an older version of it is indexed, that version stays.
+
+A folder with nothing to index (empty, only ignored files, or every supported file skipped) is a
+``NoIndexableFilesError``, and the build writes nothing: no index folder is created, and an
+existing index stays as it is, old versions and removed files included (a knowledge base emptied
+or garbled by mistake does not empty the index the bot answers from; ``qabot-index remove``
+empties an index on purpose).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +24,14 @@ from pathlib import Path
 from indexer.chunking import ChunkSettings, chunk_documents
 from indexer.documents import FaqEntry, Passage
 from indexer.embedding import Embedder
-from indexer.errors import KnowledgeBaseNotFoundError, LoadError, ModelMismatchError
-from indexer.generations import FileRecord, IndexLock
-from indexer.loaders import discover, load_file, source_name
+from indexer.errors import (
+    KnowledgeBaseNotFoundError,
+    LoadError,
+    ModelMismatchError,
+    NoIndexableFilesError,
+)
+from indexer.generations import LOCK, FileRecord, IndexLock
+from indexer.loaders import SUPPORTED_TYPES, discover, load_file, source_name
 from indexer.manifest import (
     FORMAT_VERSION,
     LINKS_FORMAT,
@@ -34,6 +46,12 @@ from indexer.writer import IndexWriter, Retention
 
 
 @dataclass(frozen=True)
+class FileFailure:
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class SyncPlan:
     """What a build would do, from content hashes alone."""
 
@@ -43,6 +61,7 @@ class SyncPlan:
     removed: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()  # files of unsupported types
+    unreadable: tuple[FileFailure, ...] = ()  # supported files that could not be hashed
     records: dict[str, FileRecord] = field(default_factory=dict)
     rebuild_reason: str | None = None
     reindex_vectors: bool = False  # only the FAISS index type changes: no re-embedding
@@ -51,11 +70,10 @@ class SyncPlan:
     def has_changes(self) -> bool:
         return bool(self.added or self.updated or self.removed or self.reindex_vectors)
 
-
-@dataclass(frozen=True)
-class FileFailure:
-    source: str
-    reason: str
+    @property
+    def files(self) -> int:
+        """The supported files of the folder that could be read (hashed)."""
+        return len(self.added) + len(self.updated) + len(self.unchanged)
 
 
 @dataclass
@@ -96,17 +114,70 @@ def check_kb_dir(kb_dir: Path) -> None:
 
 def scan(kb_dir: Path) -> tuple[dict[str, tuple[Path, FileRecord]], list[str]]:
     """Hash every supported file: {source: (path, record)}, and the unsupported file names."""
+    files, ignored, _ = _scan(kb_dir)
+    return files, ignored
+
+
+def _scan(kb_dir: Path) -> tuple[dict[str, tuple[Path, FileRecord]], list[str],
+                                 list[FileFailure]]:
+    """``scan``, and the supported files that could not be read."""
     check_kb_dir(kb_dir)
     supported, unsupported = discover(kb_dir)
     files = {}
+    unreadable = []
     for path in supported:
         source = source_name(path, kb_dir)
         try:
             record = hash_file(path)
-        except OSError:
-            continue  # unreadable: load_file will report it if it is ever planned
+        except OSError as exc:
+            unreadable.append(FileFailure(source, f"cannot read file ({exc.strerror or exc})"))
+            continue
         files[source] = (path, FileRecord(source, record.sha256, record.size))
-    return files, [source_name(p, kb_dir) for p in unsupported]
+    return files, [source_name(p, kb_dir) for p in unsupported], unreadable
+
+
+SHOWN = 3  # files named in a NoIndexableFilesError, of each kind
+
+
+def no_indexable_files(kb_dir: Path, ignored: list[str],
+                       skipped: list[FileFailure]) -> NoIndexableFilesError:
+    """The one-line error for a folder with nothing to index: the counts, the first skipped
+    files with their reasons, the first ignored files, and the supported types."""
+    types = " ".join(SUPPORTED_TYPES)
+    if not ignored and not skipped:
+        help_text = f"the folder is empty; add files of a supported type: {types}"
+    else:
+        parts = [f"{f.source}: {f.reason}" for f in skipped[:SHOWN]]
+        if len(skipped) > SHOWN:
+            parts.append(f"and {len(skipped) - SHOWN} more skipped")
+        if ignored:
+            more = f" and {len(ignored) - SHOWN} more" if len(ignored) > SHOWN else ""
+            parts.append(f"ignored (unsupported type or hidden): {', '.join(ignored[:SHOWN])}"
+                         f"{more}")
+        parts.append(f"supported types: {types}")
+        help_text = "; ".join(parts)
+    return NoIndexableFilesError(
+        f"no indexable files in {kb_dir} ({len(ignored)} ignored, {len(skipped)} skipped): "
+        f"{help_text}", ignored=len(ignored), skipped=len(skipped))
+
+
+def _ignored_names(kb_dir: Path) -> list[str]:
+    """The files a build ignores: unsupported types, links out of the folder, hidden files and
+    folders (a hidden folder counts once, with a trailing '/')."""
+    hidden: list[Path] = []
+    _, unsupported = discover(kb_dir, hidden)
+    return [source_name(p, kb_dir) for p in unsupported] + [
+        source_name(p, kb_dir) + ("/" if p.is_dir() and not p.is_symlink() else "")
+        for p in hidden]
+
+
+def check_indexable(kb_dir: Path) -> None:
+    """Raise ``NoIndexableFilesError`` when the folder holds no file of a supported type (a
+    listing, nothing read)."""
+    check_kb_dir(kb_dir)
+    supported, _ = discover(kb_dir)
+    if not supported:
+        raise no_indexable_files(kb_dir, _ignored_names(kb_dir), [])
 
 
 def plan_sync(
@@ -117,7 +188,7 @@ def plan_sync(
     reindex_vectors: bool = False,
 ) -> tuple[SyncPlan, dict[str, Path]]:
     """Compare the folder's content hashes with ``indexed`` ({source: sha256})."""
-    files, ignored = scan(kb_dir)
+    files, ignored, unreadable = _scan(kb_dir)
     added, updated, unchanged = [], [], []
     for source, (_, record) in sorted(files.items()):
         if source not in indexed:
@@ -126,7 +197,9 @@ def plan_sync(
             updated.append(source)
         else:
             unchanged.append(source)
-    removed = sorted(set(indexed) - set(files))
+    # an unreadable file is skipped, not removed: its indexed version stays, as for a file
+    # that fails to load
+    removed = sorted(set(indexed) - set(files) - {f.source for f in unreadable})
     plan = SyncPlan(
         knowledge_base=str(kb_dir.resolve()),
         added=tuple(added),
@@ -134,6 +207,7 @@ def plan_sync(
         removed=tuple(removed),
         unchanged=tuple(unchanged),
         ignored=tuple(ignored),
+        unreadable=tuple(unreadable),
         records={s: r for s, (_, r) in files.items()},
         rebuild_reason=rebuild_reason,
         reindex_vectors=reindex_vectors,
@@ -167,10 +241,12 @@ def build(
 ) -> SyncReport:
     """Bring the index at ``index_dir`` in line with the folder ``kb_dir``. ``chunking``
     None keeps the index's own chunk settings (the defaults for a new index): only an explicit
-    change re-chunks every file."""
+    change re-chunks every file. Raises ``NoIndexableFilesError`` (and changes nothing) when
+    the folder has no file to index or the index would hold none."""
     started = time.perf_counter()
     kb_dir, index_dir = Path(kb_dir), Path(index_dir)
-    check_kb_dir(kb_dir)  # before the lock, which would create the index folder
+    check_indexable(kb_dir)  # before the lock, which would create the index folder
+    created = _missing_folders(index_dir)
     lock = None if dry_run else IndexLock(index_dir)
     if lock is not None:
         lock.acquire()
@@ -188,9 +264,11 @@ def build(
             rebuild_reason=reason,
             reindex_vectors=manifest is not None and manifest.index_type != index_type,
         )
+        if not plan.files:  # every supported file vanished or is unreadable
+            raise no_indexable_files(kb_dir, _ignored_names(kb_dir), list(plan.unreadable))
         if on_plan is not None:
             on_plan(plan)
-        report = SyncReport(plan=plan, dry_run=dry_run)
+        report = SyncReport(plan=plan, dry_run=dry_run, failures=list(plan.unreadable))
         if dry_run or not plan.has_changes:
             report.seconds = time.perf_counter() - started
             return report
@@ -211,6 +289,10 @@ def build(
             format_version=FORMAT_VERSION if plan.rebuild_reason else None,
         ) as writer:
             _apply(plan, paths, writer, embedder, chunking, report, progress)
+            loaded = len(plan.added) + len(plan.updated) - (
+                len(report.failures) - len(plan.unreadable))
+            if not plan.unchanged and not loaded:  # no file of the folder could be read
+                raise no_indexable_files(kb_dir, _ignored_names(kb_dir), report.failures)
             if writer.dirty or plan.reindex_vectors or plan.rebuild_reason:
                 report.manifest = writer.commit()
             # else: every planned file failed to load; the live generation stays as it is
@@ -219,6 +301,29 @@ def build(
     finally:
         if lock is not None:
             lock.release()
+            if created and not (index_dir / MANIFEST).exists():
+                _remove_new_folders(index_dir, created)
+
+
+def _missing_folders(index_dir: Path) -> list[Path]:
+    """The index folder and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    folder = index_dir.absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_new_folders(index_dir: Path, created: list[Path]) -> None:
+    """Undo what a build that committed nothing created: its lock file and the (empty)
+    folders. A folder something else was written into meanwhile stays."""
+    try:
+        (index_dir / LOCK).unlink(missing_ok=True)
+        for folder in created:
+            os.rmdir(folder)
+    except OSError:
+        pass
 
 
 def _settings_change(

@@ -55,6 +55,9 @@ class Settings:
     bot_name: str = "the support assistant"
     # history
     retention_days: int = 90
+    # a handed-off conversation no one from the team has answered for this long goes back to
+    # the bot at the user's next message, which the bot answers with a line saying so
+    handoff_timeout_minutes: float = 60.0
     # telegram
     telegram_token: str | None = field(default=None, repr=False)
     telegram_operator_chat: int | None = None
@@ -82,6 +85,7 @@ _CHECKS = {
     "follow_up_turns": (lambda v: 0 <= v <= 20, "an integer from 0 to 20"),
     "max_message_chars": (lambda v: 100 <= v <= 100_000, "an integer from 100 to 100000"),
     "retention_days": (lambda v: v >= 1, "a positive number of days"),
+    "handoff_timeout_minutes": (lambda v: 0 < v < float("inf"), "a positive number of minutes"),
     "telegram_workers": (lambda v: 1 <= v <= 1000, "an integer from 1 to 1000"),
     "telegram_lease_seconds": (lambda v: 1.0 <= v <= 3600.0, "seconds from 1 to 3600"),
     "web_secret_key": (lambda v: v is None or len(v) >= 16, "at least 16 characters"),

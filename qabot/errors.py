@@ -17,13 +17,14 @@ from indexer.errors import (
     KnowledgeBaseNotFoundError,
     LoadError,
     ModelMismatchError,
+    NoIndexableFilesError,
 )
 
 Error = _indexer.IndexerError
 
 __all__ = ["Error", "IndexCorruptError", "IndexLockedError", "IndexNotFoundError",
            "InvalidSettingError", "KnowledgeBaseNotFoundError", "LoadError",
-           "ModelMismatchError", "ModelNotFoundError", "QabotError"]
+           "ModelMismatchError", "ModelNotFoundError", "NoIndexableFilesError", "QabotError"]
 
 
 class QabotError(Error):

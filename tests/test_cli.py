@@ -253,3 +253,52 @@ def test_unchanged_build_and_stats_never_import_torch(tmp_path, example_kb):
                           timeout=120, check=True)
     assert '"embedded": 0' in proc.stdout
     assert "HEAVY []" in proc.stdout
+
+
+SUPPORTED = ".md .markdown .txt .htm .html .pdf .csv .tsv .jsonl"
+
+
+@pytest.mark.parametrize("files", [{}, {"logo.png": b"\x89PNG", ".notes.md": b"# hidden"}],
+                         ids=["empty", "only-ignored"])
+def test_a_knowledge_base_with_nothing_to_index_is_an_error_that_writes_nothing(tmp_path, files):
+    kb, index = tmp_path / "kb", tmp_path / "state" / "index"
+    kb.mkdir()
+    for name, data in files.items():
+        (kb / name).write_bytes(data)
+    for extra in ([], ["--json"], ["--dry-run"]):
+        proc = cli("build", str(kb), "--index", str(index), *extra, check=False)
+        one_line_error(proc, 1, f"no indexable files in {kb} ({len(files)} ignored, 0 skipped): ")
+        assert SUPPORTED in proc.stderr and proc.stdout == ""
+        assert not (tmp_path / "state").exists()  # no index folder, nor its parent
+    if files:
+        assert "logo.png" in proc.stderr and ".notes.md" in proc.stderr
+
+
+def test_a_knowledge_base_whose_files_all_fail_is_an_error_without_library_noise(tmp_path):
+    kb, index = tmp_path / "kb", tmp_path / "index"
+    kb.mkdir()
+    (kb / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")  # pypdf logs "EOF marker not found"
+    (kb / "empty.md").write_text("\n")
+    proc = cli("build", str(kb), "--index", str(index), check=False)
+    one_line_error(proc, 1, f"no indexable files in {kb} (0 ignored, 2 skipped): broken.pdf: "
+                   "broken PDF (")
+    assert "empty.md: empty file" in proc.stderr and "EOF marker" not in proc.stderr
+    assert not index.exists()
+
+
+def test_a_sub_commands_bad_flag_prints_its_own_usage(tmp_path):
+    proc = cli("build", str(tmp_path), "--bogus", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: qabot-index build [-h]")
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "qabot-index build: error: unrecognized arguments: --bogus")
+    proc = cli("stats", "--bogus", check=False)
+    assert proc.returncode == 2 and "qabot-index stats: error: unrecognized" in proc.stderr
+
+
+def test_build_help_shows_every_option():
+    out = " ".join(cli("build", "--help").stdout.split())
+    for option in ("--keep-generations N", "--keep-minutes M", "--no-progress", "--strict",
+                   "--dry-run", "--rebuild", "--index-type", "--chunk-tokens N", "--overlap N",
+                   "--model NAME|PATH", "--json", "--index DIR"):
+        assert option in out

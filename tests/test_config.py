@@ -88,3 +88,19 @@ def test_kb_base_url_is_an_http_url_or_unset(tmp_path):
     toml.write_text('kb_base_url = "file:///etc/passwd"\n')
     with pytest.raises(InvalidSettingError, match="kb_base_url: expected an http"):
         load_settings(toml, env={})
+
+
+def test_handoff_timeout_is_a_positive_number_of_minutes(tmp_path):
+    assert load_settings(env={}).handoff_timeout_minutes == 60
+    env = {"QABOT_HANDOFF_TIMEOUT_MINUTES": "90"}
+    assert load_settings(env=env).handoff_timeout_minutes == 90
+    toml = tmp_path / "qabot.toml"
+    toml.write_text("handoff_timeout_minutes = 2.5\n")
+    assert load_settings(toml, env={}).handoff_timeout_minutes == 2.5
+    for raw, message in [("0", "expected a positive number of minutes, got 0.0"),
+                         ("-5", "expected a positive number of minutes, got -5.0"),
+                         ("inf", "expected a positive number of minutes, got inf"),
+                         ("soon", "expected float, got 'soon'")]:
+        with pytest.raises(InvalidSettingError) as error:
+            load_settings(env={"QABOT_HANDOFF_TIMEOUT_MINUTES": raw})
+        assert str(error.value) == f"QABOT_HANDOFF_TIMEOUT_MINUTES: {message}"

@@ -19,7 +19,8 @@ def test_templates_faq_and_cited_answers(make_engine):
     conv = engine.start("console", "ann")
     hello = engine.respond(conv, "hello")
     assert hello.kind == "template" and hello.intent == "greeting"
-    assert hello.text in engine.intents.intent_set.by_name["greeting"].responses
+    greetings = engine.intents.intent_set.by_name["greeting"].responses
+    assert hello.text in [r.replace("{bot_name}", "the support assistant") for r in greetings]
     faq = engine.respond(conv, "Can I pay with PayPal?")
     assert (faq.kind, faq.answer) == ("faq", "Yes. We accept PayPal and cards.")
     assert faq.sources[0].source == "faq.csv" and faq.sources[0].score == pytest.approx(1.0,
@@ -204,3 +205,13 @@ def test_how_to_questions_get_the_steps(make_engine):
     # a question that is not a how-to gets the span
     other = engine.respond(conv, "In how many formats can a notebook be exported?")
     assert other.answer == "3 formats"
+
+
+def test_the_bot_calls_itself_by_bot_name(make_engine):
+    engine = make_engine(bot_name="Quilly")
+    greetings = engine.intents.intent_set.by_name["greeting"].responses
+    seen = set()
+    for i in range(2 * len(greetings)):  # the greeting a conversation gets depends on its number
+        seen.add(engine.respond(engine.start("console", f"u{i}"), "hello").text)
+    assert "Hi! I'm Quilly. Ask me anything about the product." in seen
+    assert not any("{bot_name}" in text for text in seen)

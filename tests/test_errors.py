@@ -26,6 +26,8 @@ def test_one_base_and_one_class_per_name():
     indexer_errors.IndexLockedError("index is locked by another process"),
     indexer_errors.ModelMismatchError("index built with model A, not B; rebuild with --rebuild"),
     errors.ModelNotFoundError("no reader model at /nowhere"),
+    errors.NoIndexableFilesError("no indexable files in kb (0 ignored, 0 skipped): the folder "
+                                 "is empty"),
 ])
 def test_qabot_commands_print_indexer_and_qabot_errors_as_one_line(monkeypatch, capsys, error):
     def boom(args):

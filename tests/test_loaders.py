@@ -296,3 +296,39 @@ def test_html_canonical_link_gives_the_link(tmp_path):
     loaded = load_file(write(tmp_path, "notes.html", page), "notes.html")
     assert {d.link for d in loaded.documents} == {"/release-notes/"}
     assert {d.link for d in load_file(write(tmp_path, "n.html", HTML)).documents} == {None}
+
+
+def test_discover_lists_hidden_files_and_folders_when_asked(tmp_path):
+    write(tmp_path, "a.md", "# A\n\ntext")
+    write(tmp_path, ".hidden.md", "x")
+    write(tmp_path, ".git/config.md", "x")
+    write(tmp_path, "sub/.DS_Store", "x")
+    hidden: list[Path] = []
+    supported, _ = discover(tmp_path, hidden)
+    assert [p.name for p in supported] == ["a.md"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in hidden) == [
+        ".git", ".hidden.md", "sub/.DS_Store"]
+
+
+def test_pypdf_warnings_go_to_the_log_with_the_file_name(tmp_path, caplog):
+    """pypdf logs "EOF marker not found" for a truncated file: that goes to the loader's log at
+    INFO (never printed by Python's last-resort handler), not to pypdf's logger's handlers."""
+    import logging
+
+    seen: list[logging.LogRecord] = []
+    pypdf_logger = logging.getLogger("pypdf")
+    spy = logging.Handler()
+    spy.emit = seen.append
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(LoadError, match="broken PDF"):
+        load_file(write(tmp_path, "broken.pdf", b"%PDF-1.7 garbage"), "broken.pdf")
+    assert not pypdf_logger.propagate  # the root's handlers (stderr in a CLI) never see them
+    logging.getLogger().addHandler(spy)
+    try:
+        with pytest.raises(LoadError):
+            load_file(write(tmp_path, "again.pdf", b"%PDF-1.7 garbage"), "again.pdf")
+    finally:
+        logging.getLogger().removeHandler(spy)
+    assert [r.name for r in seen] == ["indexer.loaders"]
+    assert seen[0].levelno == logging.INFO
+    assert seen[0].getMessage() == "again.pdf: pypdf: EOF marker not found"

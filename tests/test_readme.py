@@ -239,3 +239,18 @@ def test_the_usage_block_lists_every_option_of_qabot_index():
                 if option not in usage.get(name, ""):
                     missing.append(f"{name} {option}")
     assert not missing, f"the README's qabot-index usage block lacks: {missing}"
+
+
+def test_the_settings_table_names_every_setting():
+    """Each field of `qabot.config.Settings` has a row in the README's settings table."""
+    from dataclasses import fields
+
+    from qabot.config import Settings
+
+    text = README.read_text()
+    table = text[text.index("| setting | default |"):]
+    table = table[:table.index("\n\n")]
+    named = set(re.findall(r"`(\w+)`", "\n".join(line.split("|")[1] for line in
+                                                 table.splitlines()[2:])))
+    missing = [f.name for f in fields(Settings) if f.name not in named]
+    assert not missing, f"the README's settings table lacks: {missing}"

@@ -366,3 +366,55 @@ def test_a_format_1_index_opens_searches_and_a_plain_build_adds_links(tmp_path):
     assert {h.source: h.link for h in store.iter_passages()}["sync.txt"] is None
     store.close()
     assert build(kb, index, emb).plan.rebuild_reason is None  # upgraded once
+
+
+def test_a_folder_with_nothing_to_index_is_an_error_and_creates_nothing(tmp_path):
+    from indexer.errors import NoIndexableFilesError
+
+    kb, index = tmp_path / "kb", tmp_path / "state" / "index"
+    kb.mkdir()
+    for dry_run in (False, True):
+        with pytest.raises(NoIndexableFilesError, match=r"^no indexable files in .*kb "
+                           r"\(0 ignored, 0 skipped\): the folder is empty; add files of a "
+                           r"supported type: \.md .* \.jsonl$"):
+            build(kb, index, HashingEmbedder(), dry_run=dry_run)
+    (kb / "logo.png").write_bytes(b"\x89PNG")
+    (kb / ".env").write_text("x")
+    with pytest.raises(NoIndexableFilesError, match=r"\(2 ignored, 0 skipped\): ignored "
+                       r"\(unsupported type or hidden\): logo.png, .env; supported types"):
+        build(kb, index, HashingEmbedder())
+    (kb / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (kb / "blank.md").write_text("  \n")
+    with pytest.raises(NoIndexableFilesError, match=r"\(2 ignored, 2 skipped\): blank.md: "
+                       r"empty file.*; broken.pdf: broken PDF \(.*logo.png, .env") as info:
+        build(kb, index, HashingEmbedder())
+    assert (info.value.ignored, info.value.skipped) == (2, 2)
+    assert not (tmp_path / "state").exists()  # neither the index folder nor its parent
+
+
+def test_emptying_the_knowledge_base_leaves_the_index_as_it_is(tmp_path):
+    from indexer.errors import NoIndexableFilesError
+
+    kb, index, emb = make_kb(tmp_path / "kb"), tmp_path / "index", HashingEmbedder()
+    build(kb, index, emb, chunking=SMALL)
+    before = read_manifest(index)
+    (kb / "faq.csv").unlink()
+    (kb / "sync.txt").unlink()
+    (kb / "pricing.md").rename(kb / "pricing.md.bak")
+    with pytest.raises(NoIndexableFilesError, match=r"\(1 ignored, 0 skipped\)"):
+        build(kb, index, emb)
+    # every file left fails to load: nothing is removed, no old version dropped
+    (kb / "sync.txt").write_bytes(b"\xff\xfe broken \x00 bytes")
+    (kb / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    for rebuild in (False, True):
+        with pytest.raises(NoIndexableFilesError, match=r"\(1 ignored, 2 skipped\): broken.pdf: "
+                           r"broken PDF .*; sync.txt: .*pricing.md.bak"):
+            build(kb, index, emb, rebuild=rebuild)
+    assert read_manifest(index) == before
+    assert_consistent(index)
+    # one readable file is enough: the others are reported, the deleted ones removed
+    (kb / "new.md").write_text("# New\n\nThe new plan.\n")
+    report = build(kb, index, emb)
+    assert report.committed and report.plan.removed == ("faq.csv", "pricing.md")
+    assert {f.source for f in report.failures} == {"broken.pdf", "sync.txt"}
+    assert read_manifest(index).files == 2  # new.md and sync.txt's indexed version

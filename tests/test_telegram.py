@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from qabot.app import update_inbox
 from qabot.config import Settings
+from qabot.dialogue.handoff import back_notice
 from qabot.dialogue.replies import Reply, Source
 from qabot.frontends import telegram as tg
 from qabot.frontends.render import split_message, transcript
@@ -136,6 +138,22 @@ def test_a_handoff_intent_and_the_release_command(bot, fake):
     fake.user_message(OPERATORS, f"/release {conversation}", user_id=99, chat_type="group")
     assert "is back with the bot" in _replies(fake, OPERATORS, 2)[-1].text
     assert _replies(fake, USER, 2)[-1].text == tg.RELEASED
+
+
+def test_a_handoff_no_one_answers_goes_back_to_the_bot_with_a_line_first(bot, fake):
+    now = [datetime(2025, 3, 4, 9, 0, tzinfo=UTC)]  # the engine's and the history's clock
+    bot.engine.clock = bot.engine.history.clock = lambda: now[0]
+    fake.user_message(USER, "/human")
+    assert _replies(fake, USER, 1)[-1].text == tg.HANDED_OFF
+    now[0] += timedelta(minutes=59)
+    fake.user_message(USER, "hello?")
+    _all_handled(bot.engine, 2)
+    assert len(fake.messages_to(USER)) == 1  # quiet while the team may still answer
+    now[0] += timedelta(minutes=2)
+    fake.user_message(USER, QUESTION)
+    back = _replies(fake, USER, 2)[-1]
+    assert back.text.startswith(back_notice(60) + "\n\n30 days")
+    assert "Source: refunds.md" in back.text
 
 
 def test_admin_commands_only_for_admins(bot, fake):
@@ -449,7 +467,9 @@ LOAD_TURNS = ["hello", QUESTION, "Can I pay with PayPal?", "what's the weather l
 
 @pytest.mark.slow
 def test_load_200_chats_5_messages_each_answered_once_in_order(bot, fake):
-    greetings = set(bot.engine.intents.intent_set.by_name["greeting"].responses)
+    said = bot.engine.settings.bot_name
+    greetings = {r.replace("{bot_name}", said)
+                 for r in bot.engine.intents.intent_set.by_name["greeting"].responses}
     thanks = set(bot.engine.intents.intent_set.by_name["thanks"].responses)
     chats = [1000 + i for i in range(200)]
     for text in LOAD_TURNS:

@@ -209,3 +209,34 @@ def test_the_widget_shows_a_related_reply_as_a_suggestion_with_links_and_takes_a
         "https://help.example.com/good"]
     assert "Evil source" in forged.text and "Also evil" in forged.text
     assert forged.find_element(By.CSS_SELECTOR, ".qb-src mark").text == "<b>"  # as text
+
+
+def test_the_widget_shows_the_line_when_the_bot_takes_back_a_handoff_no_one_answered(
+        browser, serve_web):
+    """A person was asked for and no one replied within ``handoff_timeout_minutes`` (here
+    about a second): the next question is answered, after the line saying the bot is back,
+    shown on its own."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from qabot.dialogue.handoff import back_notice
+
+    url, _db = serve_web(handoff_timeout_minutes="0.02")
+    wait = WebDriverWait(browser, 60)
+    browser.get(url + "/")
+    wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, ".qb-bubble"))).click()
+    wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, ".qb-human"))).click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".qb-bot")) == 1)
+    time.sleep(1.5)  # the server's real clock: longer than the timeout
+    box = browser.find_element(By.CSS_SELECTOR, ".qb-form input")
+    box.send_keys("When can annual payments be refunded?", Keys.ENTER)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".qb-bot")) >= 3)
+    handed, notice, answer = browser.find_elements(By.CSS_SELECTOR, ".qb-bot")
+    assert "person" in handed.text
+    assert notice.text == back_notice(0.02)
+    assert "30 days" in answer.text and "No one" not in answer.text
+    assert answer.find_elements(By.CSS_SELECTOR, ".qb-src mark")  # an answer, as ever

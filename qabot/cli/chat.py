@@ -19,9 +19,14 @@ def add_parsers(sub, common) -> None:
                         "history database. /help lists the commands.")
     ch.add_argument("--user", default=getpass.getuser(), help="who is chatting (default: you)")
     ch.add_argument("--no-sources", action="store_true", help="hide the cited passages")
-    ak = sub.add_parser("ask", parents=[common], help="ask one question and print the reply")
+    ak = sub.add_parser("ask", parents=[common], help="ask one question and print the reply",
+                        description="Ask one question in a new conversation (stored in the "
+                        "history database), or in --conversation N to go on with that one.")
     ak.add_argument("question")
     ak.add_argument("--user", default=getpass.getuser())
+    ak.add_argument("--conversation", type=int, metavar="N",
+                    help="go on with your console conversation N (qabot chat shows its "
+                    "number) instead of starting a new one")
     ak.add_argument("--json", action="store_true",
                     help="print the whole reply (kind, intent, scores, sources) as JSON")
 
@@ -74,7 +79,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     engine = build_engine(settings_from(args))
     if args.command == "ask":
-        return console.ask(engine, args.question, args.user, as_json=args.json)
+        return console.ask(engine, args.question, args.user, as_json=args.json,
+                           conversation=args.conversation)
     print("loading models ...", file=sys.stderr)
     engine.warm_up()
     return console.chat(engine, args.user, show_sources=not args.no_sources)

@@ -11,9 +11,30 @@ from qabot.cli.options import progress, titles
 from qabot.errors import QabotError
 
 
+class ShippedNumbers(argparse.HelpFormatter):
+    """Help texts that state the shipped models' operating points: ``{faq_cosine}`` and
+    ``{answer_confidence}`` in a help text are filled in when the help is shown, by the
+    functions the commands themselves use (they read the confidence model's JSON: no model
+    is loaded, and nothing is read unless the help is asked for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = super()._get_help_string(action) or ""
+        for key, number in (("faq_cosine", lambda: f"{_faq_cosine():.3f}"),
+                            ("answer_confidence", lambda: f"{_answer_confidence():.4f}")):
+            token = "{" + key + "}"
+            if token in text:
+                try:
+                    value = number()
+                except Exception as exc:  # a help text must never fail
+                    value = f"(unknown: {exc})".replace("%", "%%")
+                text = text.replace(token, value)
+        return text
+
+
 def add_parsers(evaluate) -> None:
     ep = evaluate.add_parser(
         "pipeline", help="retrieval + reader end to end on a SQuAD-format file",
+        formatter_class=ShippedNumbers,
         description="Index the file's contexts as a knowledge base (one Markdown file per "
         "article, the real indexer), ask every answerable question, and report retrieval "
         "recall@1/5/20 and MRR for each retrieval mode, the reader's EM/F1 given the gold "
@@ -33,7 +54,12 @@ def add_parsers(evaluate) -> None:
     ep.add_argument("--chunk-tokens", type=int, help="passage size (default 160)")
     ep.add_argument("--overlap", type=int, help="passage overlap (default 32)")
     ep.add_argument("--answer-threshold", type=float, default=15.0,
-                    help="fused score an answer needs (default 15, the bot's)")
+                    help="the fused score (the reader's span score plus the weighted "
+                    "retrieval cosine) an answer needs to count as answered in this "
+                    "evaluation's answer rate and accuracy (default %(default)g). The bot "
+                    "itself uses no score threshold: it answers when its answer confidence (a "
+                    "probability) reaches answer_confidence, by default the shipped confidence "
+                    "model's operating point, {answer_confidence}")
     ep.add_argument("--target-precision", type=float, default=0.8,
                     help="report the threshold whose accuracy when answering reaches this")
     ep.add_argument("--out", type=Path, metavar="DIR",
@@ -78,6 +104,7 @@ def add_parsers(evaluate) -> None:
 
     ef = evaluate.add_parser(
         "faq", help="FAQ matching on labelled question pairs (similar / not similar)",
+        formatter_class=ShippedNumbers,
         description="Embed both questions of every pair (CSV: question_1, question_2, similar) "
         "and call a pair similar when their cosine similarity reaches the threshold, as the "
         "FAQ matcher does: accuracy, precision and recall at --threshold, and the threshold "
@@ -85,7 +112,7 @@ def add_parsers(evaluate) -> None:
     ef.add_argument("--pairs", required=True, metavar="CSV")
     ef.add_argument("--threshold", type=float,
                     help="the cosine threshold to report (default: the cosine of the shipped "
-                    "FAQ confidence's operating point, about 0.75)")
+                    "FAQ confidence's operating point, {faq_cosine})")
     ef.add_argument("--json", action="store_true")
     ef.set_defaults(func=cmd_eval_faq)
 
@@ -243,3 +270,11 @@ def _faq_cosine() -> float:
     from qabot.dialogue.confidence import load_confidence
 
     return float(load_confidence().faq.info["validation"]["cosine"])
+
+
+def _answer_confidence() -> float:
+    """The shipped answer confidence's operating point: the bot answers at or above it unless
+    the settings' ``answer_confidence`` says otherwise."""
+    from qabot.dialogue.confidence import load_confidence
+
+    return load_confidence().answer.threshold

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+from qabot.channels import CONSOLE, spoken
 from qabot.cli.options import settings_from
 
 _AGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -33,8 +34,8 @@ def add_parsers(sub, common, export) -> None:
     hf = history.add_parser("forget", parents=[common],
                             help="delete one user and all their history")
     hf.add_argument("--user", required=True, help="the user's id in that channel")
-    hf.add_argument("--channel", default="console", help="console or telegram "
-                    "(default: console)")
+    hf.add_argument("--channel", default=CONSOLE,
+                    help=f"the channel the id is from: {spoken()} (default: %(default)s)")
     hs = history.add_parser("stats", parents=[common],
                             help="conversations, answer rate, feedback")
     hs.add_argument("--json", action="store_true")

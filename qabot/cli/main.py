@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 
+from indexer.cli import SubcommandParser
 from qabot import __version__
 from qabot.cli import chat, confidence, evaluation, history, intents, reader, retriever
 from qabot.cli.options import common_parser
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Index a knowledge base with 'qabot-index build KB_DIR', then 'qabot chat'.",
     )
     parser.add_argument("--version", action="version", version=f"qabot {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=SubcommandParser)  # errors with their own usage
     common = common_parser()
     chat.add_parsers(sub, common)
     train = sub.add_parser("train", help="train a model").add_subparsers(

@@ -33,6 +33,7 @@ class Outcome:
     unanswered: bool = False
     candidate: str | None = None  # the withheld answer text of a fallback
     extra: dict = field(default_factory=dict)
+    notice: str | None = None  # the line ``text`` starts with (the bot is back after a handoff)
 
 
 def clean_text(text: object, max_chars: int) -> str:

@@ -3,7 +3,10 @@
 ``respond(conversation_id, text)`` stores the message, decides a reply by the cascade below,
 stores the reply with how it was made, and returns a typed ``Reply``:
 
-1. a handed-off conversation: the bot stays silent (kind ``handed_off``) until released;
+1. a handed-off conversation: the bot stays silent (kind ``handed_off``) until released,
+   by an operator or by the timeout: a conversation the team has left without a reply for
+   ``handoff_timeout_minutes`` (``dialogue.handoff``) is released at the user's next message,
+   which is then answered as below with a line first saying the bot is back (``notice``);
 2. empty or unreadable input: a polite request to rephrase (``invalid``);
 3. the intent decides: template replies (greeting, thanks, small talk, bot identity,
    complaint), ``end`` (goodbye), ``handoff`` (a person takes over), ``context`` (yes/no: a
@@ -22,7 +25,9 @@ stores the reply with how it was made, and returns a typed ``Reply``:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, replace
+from datetime import datetime
 from time import perf_counter
 from typing import TYPE_CHECKING
 
@@ -34,6 +39,7 @@ from qabot.dialogue.assess import Candidate, assess
 from qabot.dialogue.confidence import Confidences, load_confidence, relevant
 from qabot.dialogue.faq import FaqMatcher
 from qabot.dialogue.followup import contextual_query, is_follow_up, starts_follow_up
+from qabot.dialogue.handoff import RELEASED_BY, back_notice, stored_notice, timed_out, utcnow
 from qabot.dialogue.protocols import ConversationStore, IntentRouter, Reading, Retrieval
 from qabot.dialogue.replies import Reply, Source
 from qabot.dialogue.twins import same_question
@@ -59,10 +65,16 @@ FAQ_CONTEXTS = 2  # nearest FAQ entries whose answers the reader also reads
 
 
 class ChatEngine:
+    """``clock`` gives the time now, timezone-aware in UTC (the wall clock unless a test hands
+    it another): what a handoff's wait is measured against (the history stamps its rows with
+    its own clock; the two are the same wall clock, and a test sets both)."""
+
     def __init__(self, *, history: ConversationStore, retriever: Retrieval,
                  intents: IntentRouter, reader: Reading, settings: Settings,
-                 reuse_vector: bool = True, confidences: Confidences | None = None):
+                 reuse_vector: bool = True, confidences: Confidences | None = None,
+                 clock: Callable[[], datetime] = utcnow):
         self.history = history
+        self.clock = clock
         self.retriever = retriever
         self.intents = intents
         self.reader = reader
@@ -108,9 +120,14 @@ class ChatEngine:
 
     # ---------------------------------------------------------------- conversations
 
-    def start(self, channel: str, user: str, name: str | None = None) -> int:
-        """The id of the user's current conversation (a new one after the last ended)."""
-        return self.history.current_conversation(self.history.user_id(channel, user, name)).id
+    def start(self, channel: str, user: str, name: str | None = None, *,
+              new: bool = False) -> int:
+        """The id of the user's current conversation (a new one after the last ended); with
+        ``new``, a new conversation (the user's open one, if any, ends)."""
+        user_id = self.history.user_id(channel, user, name)
+        if new:
+            return self.history.new_conversation(user_id).id
+        return self.history.current_conversation(user_id).id
 
     def reset(self, conversation_id: int) -> int:
         """End this conversation and start a new one for the same user."""
@@ -122,6 +139,10 @@ class ChatEngine:
 
     def release(self, conversation_id: int, by: str | None = None) -> bool:
         return self.history.release(conversation_id, by)
+
+    def handed_off(self, conversation_id: int) -> bool:
+        """Whether the conversation waits for a person (the bot stays quiet in it)."""
+        return self.history.conversation(conversation_id).status == "handed_off"
 
     def forget(self, channel: str, user: str) -> int:
         """Delete a user's whole history (their right to erasure); returns conversations."""
@@ -200,11 +221,16 @@ class ChatEngine:
         else:
             user_message = self.history.add_message(conversation_id, "in", raw,
                                                     update_key=update_key)
+        notice = None
         try:
+            notice = self._take_back(conversation_id)
             outcome = self._decide(conversation_id, raw)
         except Exception:  # a failing model or index must not lose the conversation
             log.exception("reply to message %s failed", user_message)
             outcome = Outcome("error", ERROR)
+        if notice is not None:
+            text = f"{notice}\n\n{outcome.text}" if outcome.text else notice
+            outcome = replace(outcome, text=text, notice=notice)
         latency = (perf_counter() - started) * 1000
         bot_message = self.history.add_reply(
             conversation_id, user_message, outcome.text, kind=outcome.kind,
@@ -216,7 +242,25 @@ class ChatEngine:
             ended=outcome.kind == "end")
         return Reply(outcome.text, outcome.kind, conversation_id, bot_message, user_message,
                      outcome.intent, outcome.confidence, outcome.answer, outcome.score,
-                     outcome.sources, round(latency, 2), outcome.candidate)
+                     outcome.sources, round(latency, 2), outcome.candidate, outcome.notice)
+
+    def _take_back(self, conversation_id: int) -> str | None:
+        """Release a handed-off conversation the team has left without a reply for
+        ``handoff_timeout_minutes``, and return the line saying so; None when it is not
+        handed off, the wait is not over, or someone released it meanwhile. The wait runs
+        from the latest of the handoff and the latest stored operator message (kind
+        "operator"), as ``History.handoff_idle_since`` reads them."""
+        if not self.handed_off(conversation_id):
+            return None
+        minutes = self.settings.handoff_timeout_minutes
+        if not timed_out(self.history.handoff_idle_since(conversation_id), self.clock(),
+                         minutes):
+            return None
+        if not self.history.release(conversation_id, RELEASED_BY):
+            return None
+        log.info("conversation %s: no reply from the team for %s minutes, back to the bot",
+                 conversation_id, minutes)
+        return back_notice(minutes)
 
     def _decide(self, conversation_id: int, raw: str) -> Outcome:
         if self.history.conversation(conversation_id).status == "handed_off":
@@ -331,7 +375,8 @@ class ChatEngine:
         if found is None or not found.responses:
             return None
         turn = len(self.history.messages(conversation_id, limit=50))
-        return found.responses[(conversation_id + turn) % len(found.responses)]
+        response = found.responses[(conversation_id + turn) % len(found.responses)]
+        return response.replace("{bot_name}", self.settings.bot_name)  # what it calls itself
 
 
 
@@ -342,4 +387,4 @@ def _stored_reply(stored: StoredMessage, conversation_id: int) -> Reply:
                               else None}) for s in stored.sources)
     return Reply(stored.text, stored.kind or "answer", conversation_id, stored.id,
                  stored.reply_to or 0, stored.intent, stored.confidence, None, stored.score,
-                 sources, stored.latency_ms or 0.0)
+                 sources, stored.latency_ms or 0.0, notice=stored_notice(stored.text))

@@ -46,10 +46,21 @@ class Reply:
     # the reply the bot would have given but withheld for low confidence (a fallback's best
     # candidate): for evaluation and operators, never sent to the user
     candidate: str | None = None
+    # a line said before the reply, which ``text`` starts with: that the bot took the
+    # conversation back from a handoff no one answered (``dialogue.handoff``); None: no line
+    notice: str | None = None
 
     @property
     def silent(self) -> bool:
         return self.kind == "handed_off"
+
+    @property
+    def body(self) -> str:
+        """``text`` without the notice it starts with (for a front end that shows the notice
+        apart, as a related reply's label goes between them)."""
+        if self.notice and self.text.startswith(self.notice):
+            return self.text[len(self.notice):].lstrip()
+        return self.text
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from qabot.dialogue.engine import ChatEngine
 from qabot.dialogue.replies import Reply
+from qabot.errors import QabotError
 from qabot.frontends.render import RELATED_LABEL, related_text, web_links
 
 CHANNEL = "console"
@@ -15,6 +16,9 @@ HELP = """Type a question about the product. Commands:
   /good, /bad   rate the last reply       /human   talk to a person
   /reset        start a new conversation  /forget  delete my history
   /quit         leave (or Ctrl-D)"""
+RESUMED_HANDOFF = ("bot> This conversation is waiting for a person from the support team, so "
+                   "the bot stays quiet here; type /reset to start a new conversation with the "
+                   "bot.")
 
 
 def format_reply(reply: Reply, show_sources: bool = True) -> str:
@@ -25,7 +29,7 @@ def format_reply(reply: Reply, show_sources: bool = True) -> str:
         return "(a person from the support team will answer here; the bot stays quiet)"
     if reply.kind == "related":
         return format_related(reply)
-    lines = [reply.text]
+    lines = [reply.text]  # a notice, if any, is the text's first paragraph
     if show_sources and reply.kind == "answer":
         for i, source in enumerate(reply.sources, 1):
             whole = source.highlight == (0, len(source.snippet))  # the steps themselves
@@ -37,7 +41,8 @@ def format_reply(reply: Reply, show_sources: bool = True) -> str:
 def format_related(reply: Reply) -> str:
     """A related reply: the label, then its text with the candidate in «» (its citation and
     links are in the text; a link the text had no room for follows it)."""
-    lines = [RELATED_LABEL, related_text(reply.text, reply.sources)]
+    lines = [*([reply.notice] if reply.notice else []), RELATED_LABEL,
+             related_text(reply.body, reply.sources)]
     lines += [f"  {title} — {url}" for title, url in web_links(reply.sources)
               if url not in reply.text]
     return "\n".join(lines)
@@ -45,10 +50,14 @@ def format_related(reply: Reply) -> str:
 
 def chat(engine: ChatEngine, user: str, *, read: Callable[[str], str] = input,
          write: Callable[[str], None] = print, show_sources: bool = True) -> int:
-    """A read-reply loop until /quit or end of input. History is stored by the engine."""
+    """A read-reply loop until /quit or end of input. History is stored by the engine. The
+    user's current conversation goes on; when it waits for a person, a line says so first,
+    and how to leave it."""
     conversation = engine.start(CHANNEL, user)
     last: Reply | None = None
     write(f"qabot: chatting as '{user}' (conversation {conversation}). /help for commands.")
+    if engine.handed_off(conversation):
+        write(RESUMED_HANDOFF)
     while True:
         try:
             line = read("you> ")
@@ -89,9 +98,15 @@ def chat(engine: ChatEngine, user: str, *, read: Callable[[str], str] = input,
 
 
 def ask(engine: ChatEngine, question: str, user: str, *, as_json: bool = False,
-        write: Callable[[str], None] = print) -> int:
-    """Answer one question (stored in the user's console conversation)."""
-    reply = engine.respond(engine.start(CHANNEL, user), question)
+        conversation: int | None = None, write: Callable[[str], None] = print) -> int:
+    """Answer one question, in a new conversation of the user's, or in ``conversation`` (one
+    of the user's console conversations) to go on with it."""
+    if conversation is None:
+        conversation = engine.start(CHANNEL, user, new=True)
+    elif engine.owner_of_conversation(conversation) != (CHANNEL, user):
+        raise QabotError(f"no console conversation {conversation} of user '{user}' (qabot "
+                         "chat shows the number of yours)")
+    reply = engine.respond(conversation, question)
     if as_json:
         write(json.dumps(reply.to_dict(), ensure_ascii=False, indent=2))
     else:

@@ -89,10 +89,11 @@ async def _notify_operator(state: BotState, bot, update: Update, conversation: i
 
 
 def reply_text(reply) -> str:
-    """What the user reads: the reply's text; a related reply marked as a suggestion, with
-    the candidate in «» inside its excerpt."""
+    """What the user reads: the reply's text (a notice first, when there is one); a related
+    reply marked as a suggestion, with the candidate in «» inside its excerpt."""
     if reply.kind == "related":
-        return f"💡 {RELATED_LABEL}\n\n{related_text(reply.text, reply.sources)}"
+        notice = f"{reply.notice}\n\n" if reply.notice else ""
+        return f"{notice}💡 {RELATED_LABEL}\n\n{related_text(reply.body, reply.sources)}"
     return reply.text
 
 

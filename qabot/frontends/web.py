@@ -64,7 +64,9 @@ class ChatResponse(BaseModel):
                         "suggestion, not an answer, ...), text, answer, sources (title, "
                         "location, snippet, highlight, url: an http(s) URL or null; a related "
                         "reply's first source is its excerpt, the others articles to see "
-                        "also), message_id, user_message_id, scores")
+                        "also), message_id, user_message_id, scores, notice (a line the "
+                        "text starts with, to show first: the bot took the conversation back "
+                        "from a handoff no one answered; else null)")
 
 
 def reply_json(reply: Reply) -> dict:

@@ -10,9 +10,9 @@ methods by table would scatter the transactions that span several (forget, purge
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
@@ -49,19 +49,24 @@ def _conversation(row: Conversation) -> ConversationInfo:
 
 
 class History:
-    """Conversation history over one database URL."""
+    """Conversation history over one database URL.
 
-    def __init__(self, url: str):
+    ``clock`` gives the time every row written here is stamped with (messages, handoffs,
+    releases, feedback, a conversation's last update), timezone-aware in UTC: the wall clock
+    (``models.utcnow``) unless a caller (a test) hands it another."""
+
+    def __init__(self, url: str, clock: Callable[[], datetime] = utcnow):
         self.url = url
+        self.clock = clock
         self._engine: Engine | None = None
         self._sessions: sessionmaker | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, url: str) -> History:
+    def open(cls, url: str, clock: Callable[[], datetime] = utcnow) -> History:
         """Connect and bring the schema to the latest revision."""
-        history = cls(url)
+        history = cls(url, clock)
         history.upgrade()
         return history
 
@@ -131,7 +136,8 @@ class History:
             row = s.scalar(select(Conversation).where(Conversation.user_id == user_id)
                            .order_by(Conversation.id.desc()).limit(1))
             if row is None or row.status == "ended":
-                row = Conversation(user_id=user_id)
+                now = self.clock()
+                row = Conversation(user_id=user_id, started_at=now, updated_at=now)
                 s.add(row)
                 s.flush()
             return _conversation(row)
@@ -143,7 +149,8 @@ class History:
             s.execute(update(Conversation).where(Conversation.user_id == user_id,
                                                  Conversation.status == "open")
                       .values(status="ended"))
-            row = Conversation(user_id=user_id)
+            now = self.clock()
+            row = Conversation(user_id=user_id, started_at=now, updated_at=now)
             s.add(row)
             s.flush()
             return _conversation(row)
@@ -164,13 +171,14 @@ class History:
                     topic: str | None = None, sources: list[dict] | None = None,
                     update_key: str | None = None) -> int:
         with self._session() as s:
+            now = self.clock()
             row = _new_message(conversation_id, direction, text, reply_to=reply_to,
                                intent=intent, confidence=confidence, kind=kind, score=score,
                                latency_ms=latency_ms, topic=topic, sources=sources,
-                               update_key=update_key)
+                               update_key=update_key, created_at=now)
             s.add(row)
             s.execute(update(Conversation).where(Conversation.id == conversation_id)
-                      .values(updated_at=utcnow()))
+                      .values(updated_at=now))
             s.flush()
             return row.id
 
@@ -184,9 +192,11 @@ class History:
         the asked message's intent and topic, the ``unanswered`` question, a handoff (its
         reason) or the conversation's end."""
         with self._session() as s:
+            now = self.clock()
             row = _new_message(conversation_id, "out", text, reply_to=asked, intent=intent,
                                confidence=confidence, kind=kind, score=score,
-                               latency_ms=latency_ms, topic=topic, sources=sources)
+                               latency_ms=latency_ms, topic=topic, sources=sources,
+                               created_at=now)
             s.add(row)
             s.execute(update(Message).where(Message.id == asked).values(
                 intent=intent, confidence=confidence, kind=kind, topic=topic))
@@ -195,8 +205,9 @@ class History:
                                  question=_storable(unanswered), best_score=score))
             status = "handed_off" if handoff is not None else "ended" if ended else None
             if handoff is not None:
-                s.add(Handoff(conversation_id=conversation_id, reason=handoff))
-            values = {"updated_at": utcnow(), **({"status": status} if status else {})}
+                s.add(Handoff(conversation_id=conversation_id, reason=handoff,
+                              requested_at=now))
+            values = {"updated_at": now, **({"status": status} if status else {})}
             s.execute(update(Conversation).where(Conversation.id == conversation_id)
                       .values(**values))
             s.flush()
@@ -263,10 +274,11 @@ class History:
                         raise HistoryError(f"no bot message {message_id} to rate")
                     row = s.scalar(select(Feedback).where(Feedback.message_id == message_id))
                     if row is None:
-                        row = Feedback(message_id=message_id, value=value, comment=comment)
+                        row = Feedback(message_id=message_id, value=value, comment=comment,
+                                       created_at=self.clock())
                         s.add(row)
                     else:
-                        row.value, row.comment, row.created_at = value, comment, utcnow()
+                        row.value, row.comment, row.created_at = value, comment, self.clock()
                     s.flush()
                     return row.id
             except IntegrityError:
@@ -309,9 +321,10 @@ class History:
 
     def open_handoff(self, conversation_id: int, reason: str | None = None) -> None:
         with self._session() as s:
-            s.add(Handoff(conversation_id=conversation_id, reason=reason))
+            now = self.clock()
+            s.add(Handoff(conversation_id=conversation_id, reason=reason, requested_at=now))
             s.execute(update(Conversation).where(Conversation.id == conversation_id)
-                      .values(status="handed_off", updated_at=utcnow()))
+                      .values(status="handed_off", updated_at=now))
 
     def release(self, conversation_id: int, by: str | None = None) -> bool:
         """Give a handed-off conversation back to the bot; False if it was not handed off."""
@@ -320,17 +333,34 @@ class History:
             if row is None or row.status != "handed_off":
                 return False
             row.status = "open"
-            row.updated_at = utcnow()
+            row.updated_at = now = self.clock()
             s.execute(update(Handoff).where(Handoff.conversation_id == conversation_id,
                                             Handoff.released_at.is_(None))
-                      .values(released_at=utcnow(), released_by=by))
+                      .values(released_at=now, released_by=by))
             return True
+
+    def handoff_idle_since(self, conversation_id: int) -> datetime | None:
+        """Since when a handed-off conversation has waited for the team: the latest of its
+        open handoff's request (a handoff not yet released; the latest, when the user asked
+        again) and its latest stored message of kind ``"operator"`` (an operator's reply:
+        direction "out", kind "operator"), so every operator reply starts the wait afresh.
+        None when the conversation has no open handoff. Timezone-aware, in UTC."""
+        with self._session() as s:
+            requested = s.scalar(select(func.max(Handoff.requested_at))
+                                 .where(Handoff.conversation_id == conversation_id,
+                                        Handoff.released_at.is_(None)))
+            if requested is None:
+                return None
+            replied = s.scalar(select(func.max(Message.created_at))
+                               .where(Message.conversation_id == conversation_id,
+                                      Message.kind == "operator"))
+            return max(_aware(t) for t in (requested, replied) if t is not None)
 
     # ---------------------------------------------------------------- retention
 
     def purge(self, older_than: timedelta) -> int:
         """Delete conversations not touched for ``older_than``; returns how many."""
-        cutoff = utcnow() - older_than
+        cutoff = self.clock() - older_than
         with self._session() as s:
             ids = s.scalars(select(Conversation.id).where(Conversation.updated_at < cutoff)).all()
             _delete_conversations(s, ids)
@@ -378,6 +408,11 @@ def _new_message(conversation_id: int, direction: str, text: str, *, topic: str 
                    topic=_storable(topic) if topic else None,
                    sources_json=json.dumps(sources, ensure_ascii=False) if sources else None,
                    **fields)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored time as a timezone-aware UTC datetime (SQLite keeps no zone: it stores UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _lock_user(s: Session, user_id: int) -> None:

@@ -163,12 +163,19 @@
       state.conversation = data.conversation_id;
       var r = data.reply;
       if (r.kind === "handed_off") return save();
+      // a notice (the bot took the conversation back from a person who never replied) comes
+      // first, on its own; the reply's text starts with it
+      var body = r.text;
+      if (r.notice) {
+        add({ who: "bot", text: r.notice });
+        if (body.indexOf(r.notice) === 0) body = body.slice(r.notice.length).replace(/^\s+/, "");
+      }
       // an answer shows the span (or the steps); its source box quotes the sentence and the place.
       // A related reply shows its first and last paragraphs (the lead, the offer of a person)
       // around the excerpt box and the other articles, which its sources hold.
-      var text = r.kind === "answer" && r.answer ? r.answer : r.text, note = null;
+      var text = r.kind === "answer" && r.answer ? r.answer : body, note = null;
       if (r.kind === "related" && r.sources && r.sources.length) {
-        var parts = r.text.split("\n\n");
+        var parts = body.split("\n\n");
         text = parts[0];
         note = parts.length > 1 ? parts[parts.length - 1] : null;
       }
