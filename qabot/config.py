@@ -9,6 +9,7 @@ setting, where it came from, and the value given.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -72,6 +73,17 @@ class Settings:
     web_rate_limit: int = 60  # API requests per minute per client
     web_max_body_bytes: int = 16_384
     web_cors_origins: tuple[str, ...] = ()  # origins (https://help.example.com) the widget runs on
+    # the reverse proxies (addresses or networks: 10.0.0.5, 10.0.0.0/8, ::1; "*": any peer)
+    # whose X-Forwarded-For and X-Forwarded-Proto are believed: uvicorn's proxy_headers with
+    # forwarded_allow_ips. Empty (the default): the headers are ignored and the client is the
+    # socket's peer, the address the rate limit and sign-in throttling count per
+    web_trusted_proxies: tuple[str, ...] = ()
+    # a request body must arrive whole within this many seconds of the app starting to read
+    # it, else 408 and the connection closes (a stalled or trickled body holds nothing long)
+    web_body_timeout_seconds: float = 10.0
+    # an idle keep-alive connection closes after this many seconds (uvicorn's
+    # timeout_keep_alive); behind a proxy, keep it above the proxy's upstream idle timeout
+    web_keep_alive_seconds: int = 5
     # the operator dashboard (/admin): "name:pbkdf2_sha256$..." entries (qabot web
     # --hash-password) and the key that signs their sessions; without both, /admin is off
     web_operators: tuple[str, ...] = field(default=(), repr=False)
@@ -88,11 +100,18 @@ _CHECKS = {
     "handoff_timeout_minutes": (lambda v: 0 < v < float("inf"), "a positive number of minutes"),
     "telegram_workers": (lambda v: 1 <= v <= 1000, "an integer from 1 to 1000"),
     "telegram_lease_seconds": (lambda v: 1.0 <= v <= 3600.0, "seconds from 1 to 3600"),
+    "telegram_token": (lambda v: v is None or _TOKEN.fullmatch(v) is not None,
+                       "a bot token from @BotFather: digits, ':', then letters, digits, _ and -"),
     "web_secret_key": (lambda v: v is None or len(v) >= 16, "at least 16 characters"),
     "web_rate_limit": (lambda v: 1 <= v <= 100_000, "requests per minute from 1 to 100000"),
     "web_max_body_bytes": (lambda v: 256 <= v <= 10_000_000, "bytes from 256 to 10000000"),
     "web_cors_origins": (lambda v: all(o == "*" or o.startswith(("http://", "https://"))
                                        for o in v), "origins such as https://help.example.com"),
+    "web_trusted_proxies": (lambda v: all(_is_address_or_network(p) for p in v),
+                            "IP addresses or networks such as 10.0.0.5, 10.0.0.0/8 or ::1, "
+                            "or *"),
+    "web_body_timeout_seconds": (lambda v: 1.0 <= v <= 300.0, "seconds from 1 to 300"),
+    "web_keep_alive_seconds": (lambda v: 1 <= v <= 300, "an integer from 1 to 300 (seconds)"),
     "answer_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "faq_confidence": (lambda v: v is None or 0.0 <= v <= 1.0, "a probability from 0 to 1"),
     "related_confidence": (lambda v: v is None or 0.0 <= v <= 1.0,
@@ -107,6 +126,26 @@ _CHECKS = {
     "database_url": (lambda v: "://" in v or v.startswith("sqlite:"),
                      "an SQLAlchemy URL such as sqlite:///path/history.sqlite"),
 }
+
+
+_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+
+
+def _is_address_or_network(value: str) -> bool:
+    """An IP address, an IP network (CIDR) or ``*``: what uvicorn's forwarded_allow_ips
+    matches a peer against (it takes anything else as a literal no peer ever is)."""
+    import ipaddress
+
+    if value == "*":
+        return True
+    try:
+        if "/" in value:
+            ipaddress.ip_network(value)  # strict, as uvicorn parses it: 10.0.0.0/8
+        else:
+            ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_web_url(value: str) -> bool:
@@ -153,17 +192,41 @@ def load_settings(config_file: str | Path | None = None,
         value = getattr(settings, name)
         if not ok(value):
             origin = f"QABOT_{name.upper()}" if f"QABOT_{name.upper()}" in env else name
-            raise InvalidSettingError(f"{origin}: expected {expected}, got {_shown(name, value)!r}")
+            raise InvalidSettingError(f"{origin}: expected {expected}, got {_shown(name, value)}")
     return settings
 
 
-def _shown(name: str, value: Any) -> Any:
-    """A value as an error message may show it: a database URL without its password."""
-    if name == "database_url" and isinstance(value, str):
-        import re
+def is_secret(name: str) -> bool:
+    """Whether a setting holds a secret: declared ``field(repr=False)`` (the bot token, the
+    session key, the operators' password hashes), so neither ``repr(settings)`` nor an error
+    ever shows it. A database URL is no secret but its password is (``_shown``)."""
+    return not Settings.__dataclass_fields__[name].repr
 
-        return re.sub(r"(?<=:)[^:@/]*(?=@)", "***", value)
-    return value
+
+def _shown(name: str, value: Any) -> str:
+    """A value as an error message shows it: a secret's only by its size, whatever is wrong
+    with it; a database URL without its password (``postgresql://bot:***@db/qabot``); any
+    other value as its repr."""
+    if is_secret(name):
+        if isinstance(value, str):
+            return f"a value of {len(value)} characters"
+        if isinstance(value, list | tuple):
+            return f"a list of {len(value)} items"
+        return f"a value of type {type(value).__name__}"
+    if name == "database_url":
+        return _without_password(repr(value))
+    return repr(value)
+
+
+def _without_password(url: str) -> str:
+    """``url`` with everything between its user name's ':' and the last '@' masked; the
+    ':' of a ``scheme://`` is no user name's, and a value without '@' has no password."""
+    at = url.rfind("@")
+    if at < 0:
+        return url
+    scheme = url.find("://", 0, at)
+    colon = url.find(":", scheme + 3 if scheme >= 0 else 0, at)
+    return url if colon < 0 else f"{url[:colon + 1]}***{url[at:]}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -210,7 +273,8 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
     except (TypeError, ValueError):
         expected = (kind.replace(" | None", "").replace("tuple[int, ...]", "a list of integers")
                     .replace("tuple[str, ...]", "a list of strings"))
-        raise InvalidSettingError(f"{origin}: expected {expected}, got {raw!r}") from None
+        raise InvalidSettingError(f"{origin}: expected {expected}, got {_shown(name, raw)}"
+                                  ) from None
 
 
 def _int(raw: Any) -> int:

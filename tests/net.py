@@ -3,7 +3,7 @@ a free port for a server that binds itself, waiting for a server to listen, and 
 update to a webhook as Telegram does.
 
 Servers of ours (``qabot web``, the Telegram webhook) take an already bound, listening socket:
-in process (PTB's ``start_webhook(unix=sock)``) or, in a subprocess, as ``--fd N`` with
+in process (the webhook server's ``unix=sock``) or, in a subprocess, as ``--fd N`` with
 ``pass_fds=[N]`` (``listening_socket`` and ``server_fd_args``). The port is never released
 between being chosen and served, so no other process can take it meanwhile. Only a server
 that binds its port itself (PostgreSQL) is given a number (``free_port``), and must be started

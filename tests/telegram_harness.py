@@ -1,4 +1,4 @@
-"""Run the real PTB Application (polling, or its webhook server on 127.0.0.1) against the fake
+"""Run the real PTB Application (polling, or qabot's webhook server on 127.0.0.1) against the fake
 Bot API in a background thread, through ``telegram.serve`` as ``qabot telegram`` does."""
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,47 @@ def test_handoff_timeout_is_a_positive_number_of_minutes(tmp_path):
         with pytest.raises(InvalidSettingError) as error:
             load_settings(env={"QABOT_HANDOFF_TIMEOUT_MINUTES": raw})
         assert str(error.value) == f"QABOT_HANDOFF_TIMEOUT_MINUTES: {message}"
+
+
+@pytest.mark.parametrize("source, secret, named", [
+    ({"QABOT_WEB_SECRET_KEY": "hunter2-short"}, "hunter2-short", "QABOT_WEB_SECRET_KEY"),
+    ({"QABOT_TELEGRAM_TOKEN": "hunter2 123456:ABC"}, "hunter2", "QABOT_TELEGRAM_TOKEN"),
+    ({"QABOT_TELEGRAM_TOKEN": "'123456:hunter2'"}, "hunter2", "QABOT_TELEGRAM_TOKEN"),
+    ({"QABOT_DATABASE_URL": "postgresql//bot:hunter2@db/qabot"}, "hunter2",
+     "QABOT_DATABASE_URL"),
+    ({"QABOT_DATABASE_URL": "bot:hunter2@db.example.com/qabot"}, "hunter2",
+     "QABOT_DATABASE_URL"),
+    ({"QABOT_DATABASE_URL": "bot:hunter2/x:y@z@db.example.com/qabot"}, "hunter2",
+     "QABOT_DATABASE_URL"),
+    ('telegram_token = 123456\n', "123456", "telegram_token"),
+    ('web_secret_key = ["hunter2-a-long-enough-key"]\n', "hunter2", "web_secret_key"),
+    ('web_operators = ["ann:pbkdf2_sha256$hunter2", 5]\n', "hunter2", "web_operators"),
+    ('database_url = ["postgresql://bot:hunter2@db/qabot"]\n', "hunter2", "database_url"),
+])
+def test_a_setting_holding_a_secret_is_never_shown_in_its_error(tmp_path, source, secret,
+                                                                 named):
+    """Whatever is wrong with a secret (a token, a key, password hashes, a database URL's
+    password), its error names the setting and says what was expected, but shows at most the
+    value's length, never the value."""
+    env = source if isinstance(source, dict) else {}
+    config = None
+    if isinstance(source, str):
+        config = tmp_path / "qabot.toml"
+        config.write_text(source)
+    with pytest.raises(InvalidSettingError) as error:
+        load_settings(config, env=env)
+    message = str(error.value)
+    assert named in message and "expected" in message
+    assert secret not in "".join(traceback.format_exception(error.value)), message
+
+
+def test_a_secret_error_says_what_was_wrong_without_the_value():
+    with pytest.raises(InvalidSettingError) as error:
+        load_settings(env={"QABOT_WEB_SECRET_KEY": "hunter2-short"})
+    assert str(error.value) == ("QABOT_WEB_SECRET_KEY: expected at least 16 characters, "
+                                "got a value of 13 characters")
+    with pytest.raises(InvalidSettingError) as error:
+        load_settings(env={"QABOT_DATABASE_URL": "postgresql//bot:hunter2@db/qabot"})
+    assert "postgresql//bot:***@db/qabot" in str(error.value)
+    good = "123456:TEST-token_x"
+    assert load_settings(env={"QABOT_TELEGRAM_TOKEN": good}).telegram_token == good

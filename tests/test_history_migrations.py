@@ -4,6 +4,8 @@ without losing data (the engines are History's own: SQLite with foreign keys on)
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -88,8 +90,8 @@ def _same_rows(before: dict[str, list[dict]], after: dict[str, list[dict]]) -> N
                 == [{k: r[k] for k in columns} for r in before[table]]), table
 
 
-def _write_everything(h: History) -> None:
-    """A row in every table, through the History API."""
+def _write_everything(h: History) -> str:
+    """A row in every table, through the History API; returns the operator session's id."""
     conv = h.current_conversation(h.user_id("telegram", "42", "Alice"))
     asked = h.add_message(conv.id, "in", "refunds?", update_key="telegram:1")
     h.add_reply(conv.id, asked, "within 30 days", kind="answer", score=31.5)
@@ -99,6 +101,7 @@ def _write_everything(h: History) -> None:
     h.add_feedback(reply, -1, "useless")
     assert h.release(conv.id, by="operator:1")
     h.inbox("telegram").record(1, "42", '{"update_id": 1}')
+    return h.operator_sessions().open("ann", timedelta(hours=12))
 
 
 def test_the_migrations_build_exactly_the_models_schema(history_url):
@@ -167,7 +170,8 @@ def test_every_migration_steps_down_and_up_again_keeping_the_data(history_url):
     assert _current(h.engine) == revisions[-1]
     assert _schema(h.engine) == schemas[revisions[-1]]
     assert _drift(h.engine) == []
-    _write_everything(h)
+    session = _write_everything(h)
     assert h.message_by_key("telegram:2").text == "who is the CEO?"
+    assert h.operator_sessions().check(session) == "ann"
     assert len(h.unanswered()) == 1 and h.stats().feedback_down == 1
     h.close()

@@ -338,6 +338,121 @@ def test_webhook_refuses_forged_updates(make_engine, fake):
         tg.run(engine, settings, webhook_url="https://bot.example.com", secret_token=None)
 
 
+def _post_raw(port: int, body: bytes, secret: str) -> tuple[int, float]:
+    """Post ``body`` to the webhook with the right secret: (the status, the seconds taken)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/telegram", data=body,
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, time.monotonic() - started
+    except urllib.error.HTTPError as exc:
+        return exc.code, time.monotonic() - started
+
+
+def test_webhook_refuses_a_body_that_is_no_update_at_once_and_keeps_answering(make_engine,
+                                                                              fake, caplog):
+    """With the right secret, a post that is no update the inbox can keep (not JSON, not an
+    object, no update, an update_id outside the database's 0..2**63-1) is refused with 400 at
+    once: nothing is recorded, so it can block no chat; one line is logged, no traceback. The
+    chat's real updates around it are answered, in order."""
+    import json
+
+    caplog.set_level(logging.DEBUG)
+    settings = Settings(telegram_token=fake.token, answer_confidence=0.0)
+    engine = make_engine()
+    sock = listening_socket()
+    port = port_of(sock)
+    secret = "s3cret_Token-for-tests"
+    runner = BotRunner(engine, settings, fake, webhook=(sock, secret)).start()
+    message = fake.user_update(USER, QUESTION)["message"]
+    bad = [b"this is not JSON {", b"\xff\xfe\x00 not UTF-8", b"[1, 2, 3]", b"null", b"{}",
+           json.dumps({"message": message}).encode(),
+           json.dumps({"update_id": 2**70, "message": message}).encode(),
+           json.dumps({"update_id": 2**63, "message": message}).encode(),
+           json.dumps({"update_id": -1, "message": message}).encode(),
+           json.dumps({"update_id": "17", "message": message}).encode(),
+           json.dumps({"update_id": True, "message": message}).encode(),
+           json.dumps({"update_id": 18, "message": "not a message"}).encode(),
+           json.dumps({"update_id": 19, "message": {**message, "text": "\ud800"}}).encode(),
+           json.dumps({"update_id": 20, "message": {
+               **message, "chat": {"id": 10**70, "type": "private"}}}).encode(),
+           b"[" * 100_000 + b"]" * 100_000]
+    try:
+        asked = []
+        for body in [None, *bad, None]:
+            if body is None:  # a real update, before and after the bad ones
+                update = fake.user_update(USER, QUESTION)
+                asked.append(update["message"]["message_id"])
+                assert _post_raw(port, json.dumps(update).encode(), secret)[0] == 200
+                continue
+            status, seconds = _post_raw(port, body, secret)
+            assert (status, body) == (400, body)
+            assert seconds < 3, (seconds, body)
+        wait_until(lambda: len(fake.messages_to(USER)) == 2, 30)
+        assert [m.reply_to for m in fake.messages_to(USER)] == asked
+        _all_handled(engine, 2)
+        counts = update_inbox(engine, "telegram").counts()
+        assert (counts.pending, counts.done, counts.failed) == (0, 2, 0)
+    finally:
+        runner.stop()
+        sock.close()
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == len(bad), caplog.text
+    assert all(r.levelno == logging.WARNING and "\n" not in r.getMessage() for r in refused)
+
+
+def test_an_update_the_inbox_cannot_keep_is_skipped_by_polling_not_retried(caplog):
+    """Polling shares the check: an update with an update_id outside 0..2**63-1 is logged
+    and not recorded (the next getUpdates acknowledges it), never retried for ever."""
+    import asyncio
+
+    from telegram import Update
+
+    from qabot.frontends.telegram_inbox import CHAT_KEY_CHARS, InboxQueue
+    from qabot.history.models import InboxUpdate
+
+    assert InboxUpdate.__table__.c.chat.type.length == CHAT_KEY_CHARS  # the limits checked
+    assert InboxUpdate.__table__.c.update_id.type.__class__.__name__ == "BigInteger"
+    recorded = []
+
+    async def db(method, *args):
+        recorded.append(args[0])
+        return True
+
+    async def main():
+        queue = InboxQueue()
+        queue.bind(db, asyncio.Event(), patience=None)
+        for update_id in (2**70, -3, 2**63, 5):
+            await asyncio.wait_for(queue.put(Update(update_id)), timeout=5)
+
+    caplog.set_level(logging.INFO)
+    asyncio.run(main())
+    assert recorded == [5]
+    assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 3
+    assert "Traceback" not in caplog.text
+
+
+def test_a_rejected_token_is_a_clear_error_without_the_token(make_engine, fake):
+    """The Bot API server refuses the token: one clear error that names the setting and never
+    shows the token (PTB's own message quotes it)."""
+    import traceback
+
+    token = "123456:WRONG-token-hunter2"
+    settings = Settings(telegram_token=token, answer_confidence=0.0)
+    with pytest.raises(tg.TelegramSetupError) as error:
+        BotRunner(make_engine(), settings, fake).start()
+    assert "QABOT_TELEGRAM_TOKEN" in str(error.value) and "rejected" in str(error.value)
+    assert "hunter2" not in "".join(traceback.format_exception(error.value))
+
+
 def test_errors_get_a_polite_reply_and_the_token_never_shows(bot, fake, caplog):
     caplog.set_level(logging.DEBUG)
 

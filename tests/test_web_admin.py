@@ -19,10 +19,24 @@ def admin(make_engine):
     engine = make_engine()
     engine.settings = replace(
         engine.settings, web_secret_key=SECRET,
-        web_operators=(f"ann:{hash_password('pw-ann', iterations=1000)}",))
-    client = TestClient(build_app(engine, engine.settings), base_url="https://testserver")
-    client.engine = engine
+        web_operators=(f"ann:{hash_password('pw-ann', iterations=1000)}",
+                       f"bob:{hash_password('pw-bob', iterations=1000)}"))
+    app = build_app(engine, engine.settings)
+    client = TestClient(app, base_url="https://testserver")
+    client.engine, client.app_ = engine, app
     return client
+
+
+def browser(admin: TestClient, **cookies) -> TestClient:
+    """Another browser on the same app (its own cookies)."""
+    return TestClient(admin.app_, base_url="https://testserver", cookies=cookies)
+
+
+def raw_cookie(admin: TestClient, value: bytes, path: str, **kwargs):
+    """A request whose Cookie header is sent byte for byte (a browser may send any byte)."""
+    return admin.request(kwargs.pop("method", "GET"), path,
+                         headers=[(b"cookie", b"qabot_session=" + value)],
+                         follow_redirects=False, **kwargs)
 
 
 def csrf_of(page: str) -> str:
@@ -114,10 +128,137 @@ def test_related_replies_show_as_their_own_kind_and_among_the_unanswered(make_en
 
 
 def test_the_dashboard_is_off_without_operators_or_a_key(make_engine):
-    engine = make_engine()
-    client = TestClient(build_app(engine, engine.settings))
-    off = client.get("/admin")
-    assert off.status_code == 503 and "QABOT_WEB_OPERATORS" in off.text
+    """Every admin route answers the same 503 page while the dashboard is off, whatever the
+    request carries (a cookie, a form): never an error."""
+    operator = f"ann:{hash_password('pw-ann', iterations=1000)}"
+    for settings in ({}, {"web_operators": (operator,)}, {"web_secret_key": SECRET}):
+        engine = make_engine(**settings)
+        client = TestClient(build_app(engine, engine.settings),
+                            cookies={"qabot_session": "bWU.99999999999.sid.sig",
+                                     "qabot_pre": "abc"})
+        for method, path in (("GET", "/admin"), ("GET", "/admin/login"),
+                             ("POST", "/admin/login"), ("POST", "/admin/logout"),
+                             ("POST", "/admin/logout-everywhere"),
+                             ("POST", "/admin/release/1"), ("POST", "/admin/rebuild"),
+                             ("GET", "/admin/curve.png")):
+            off = client.request(method, path, data={"csrf": "x"} if method == "POST" else None,
+                                 follow_redirects=False)
+            assert off.status_code == 503, (settings, path)
+            assert "QABOT_WEB_OPERATORS" in off.text, (settings, path)
+            assert off.headers["cache-control"] == "no-store"
+        engine.history.close()
+
+
+def test_signing_out_ends_the_session_on_the_server(admin):
+    """The old cookie (say, copied before Sign out) opens nothing afterwards: the session's
+    row is gone, although its signature and expiry still hold."""
+    engine = admin.engine
+    waiting = engine.start("telegram", "79", "Ivy")
+    engine.hand_off(waiting, "/human")
+    sign_in(admin)
+    old = admin.cookies["qabot_session"]
+    token = csrf_of(admin.get("/admin").text)
+    out = admin.post("/admin/logout", data={"csrf": token}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/admin/login"
+    replay = browser(admin, qabot_session=old)
+    again = replay.get("/admin", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == "/admin/login"
+    assert replay.post(f"/admin/release/{waiting}", data={"csrf": token}).status_code == 403
+    assert engine.history.conversation(waiting).status == "handed_off"
+    assert replay.post("/admin/rebuild", data={"csrf": token}).status_code == 403
+    assert replay.post("/admin/logout-everywhere", data={"csrf": token}).status_code == 403
+    assert replay.get("/admin/curve.png").status_code == 404
+    # signing out again with the old cookie is harmless: it ends nothing more, and says so
+    assert replay.post("/admin/logout", data={"csrf": token},
+                       follow_redirects=False).status_code == 303
+    sign_in(admin)  # a new sign-in works as before
+    assert admin.get("/admin").status_code == 200
+
+
+def test_signing_out_everywhere_ends_every_session_of_the_operator(admin):
+    laptop, phone, other = admin, browser(admin), browser(admin)
+    sign_in(laptop)
+    sign_in(phone)
+    sign_in(other, "bob", "pw-bob")
+    page = laptop.get("/admin").text
+    assert 'action="/admin/logout-everywhere"' in page
+    assert phone.get("/admin").status_code == 200
+    assert laptop.post("/admin/logout-everywhere",
+                       data={"csrf": "forged"}).status_code == 403  # CSRF holds here too
+    assert phone.get("/admin").status_code == 200
+    out = laptop.post("/admin/logout-everywhere", data={"csrf": csrf_of(page)},
+                      follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/admin/login"
+    assert "qabot_session=" in out.headers["set-cookie"]  # the cookie is deleted too
+    for ended in (laptop, phone):
+        assert ended.get("/admin", follow_redirects=False).status_code == 303
+    assert other.get("/admin").status_code == 200  # bob's session is his own
+
+
+def test_an_expired_session_row_is_refused(admin):
+    """The database's expiry counts, not only the cookie's (which is signed and still good)."""
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    sign_in(admin)
+    assert admin.get("/admin").status_code == 200
+    past = admin.engine.history.clock() - timedelta(minutes=1)
+    with admin.engine.history.engine.begin() as c:
+        assert c.execute(text("update operator_sessions set expires_at = :t"),
+                         {"t": past}).rowcount == 1
+    refused = admin.get("/admin", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/admin/login"
+
+
+def test_release_ids_outside_the_database_range_are_404_pages(admin):
+    sign_in(admin)
+    token = csrf_of(admin.get("/admin").text)
+    for bad in (2**63, 10**30, 0, -1, "abc", "1e3", "\u0663", "1" * 5000):
+        out = admin.post(f"/admin/release/{bad}", data={"csrf": token},
+                         follow_redirects=False)
+        assert out.status_code == 404, bad
+        assert "No conversation" in out.text and out.headers["cache-control"] == "no-store"
+    largest = admin.post(f"/admin/release/{2**63 - 1}", data={"csrf": token})
+    assert largest.status_code == 200 and "is not handed off" in largest.text
+    # not signed in: refused before the id is looked at
+    assert browser(admin).post(f"/admin/release/{2**63}", data={"csrf": token}
+                               ).status_code == 403
+
+
+def test_a_malformed_session_cookie_is_no_session(admin):
+    """A cookie with a non-ASCII byte, or otherwise not one of ours, reads as signed out:
+    the sign-in page, or a 403 for a form post, never a 500."""
+    sign_in(admin)
+    good = admin.cookies["qabot_session"].encode()
+    token = csrf_of(admin.get("/admin").text)
+    for value in (good[:-1] + "é".encode(), good + b"\xff", "é.é.é.é".encode(), b"....",
+                  good.replace(b".", b"\xc3\xa9.", 1), b"x" * 4000):
+        page = raw_cookie(admin, value, "/admin")
+        assert page.status_code == 303 and page.headers["location"] == "/admin/login"
+        for path in ("/admin/release/1", "/admin/rebuild", "/admin/logout",
+                     "/admin/logout-everywhere"):
+            refused = raw_cookie(admin, value, path, method="POST", data={"csrf": token})
+            assert refused.status_code == 403, (value, path)
+        assert raw_cookie(admin, value, "/admin/curve.png").status_code == 404
+    odd_pre = admin.request("GET", "/admin/login", headers=[(b"cookie", "qabot_pre=é;".encode())])
+    assert odd_pre.status_code == 200 and "é" not in odd_pre.headers["set-cookie"]
+
+
+def test_a_malformed_csrf_value_is_refused_like_a_wrong_one(admin):
+    waiting = admin.engine.start("telegram", "80", "Kit")
+    admin.engine.hand_off(waiting, "/human")
+    login = admin.post("/admin/login", data={"name": "ann", "password": "pw-ann",
+                                             "csrf": "é" * 43})
+    assert login.status_code == 403
+    sign_in(admin)
+    token = csrf_of(admin.get("/admin").text)
+    for bad in (token[:-1] + "é", "é" * len(token), token + "\u0663"):
+        for path in (f"/admin/release/{waiting}", "/admin/rebuild", "/admin/logout",
+                     "/admin/logout-everywhere"):
+            assert admin.post(path, data={"csrf": bad}).status_code == 403, path
+    assert admin.engine.history.conversation(waiting).status == "handed_off"
+    assert admin.get("/admin").status_code == 200  # still signed in
 
 
 def test_the_last_support_evaluation_is_shown_to_operators_only(make_engine, tmp_path):

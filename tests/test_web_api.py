@@ -117,16 +117,21 @@ def test_bad_requests_get_a_json_error_and_store_nothing(web):
 def test_body_size_rate_limit_and_cors(web):
     api = web(web_max_body_bytes=512, web_rate_limit=2,
               web_cors_origins=("https://help.example.com",))
-    big = api.post("/api/v1/chat", json={"user": "u-1", "text": "y" * 600})
+    big = api.post("/api/v1/chat", json={"user": "u-1", "text": "y" * 600},
+                   headers={"Origin": "https://help.example.com"})
     assert big.status_code == 413 and "512" in big.json()["error"]
+    assert big.headers["access-control-allow-origin"] == "https://help.example.com"
     allowed = api.post("/api/v1/chat", json={"user": "u-1", "text": "hello"},
                        headers={"Origin": "https://help.example.com"})
     assert allowed.headers["access-control-allow-origin"] == "https://help.example.com"
     foreign = api.post("/api/v1/chat", json={"user": "u-1", "text": "hello"},
                        headers={"Origin": "https://evil.example.net"})
     assert "access-control-allow-origin" not in foreign.headers
-    limited = api.post("/api/v1/chat", json={"user": "u-1", "text": "hello"})
+    limited = api.post("/api/v1/chat", json={"user": "u-1", "text": "hello"},
+                       headers={"Origin": "https://help.example.com"})
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert "error" in limited.json()  # and the widget's page may read why
+    assert limited.headers["access-control-allow-origin"] == "https://help.example.com"
     assert api.get("/api/v1/openapi.json").status_code == 200  # reading is not limited
 
 
@@ -200,3 +205,60 @@ def test_the_demo_page_serves_the_widget_and_handoff_reaches_the_history(web):
     assert silent["reply"]["kind"] == "handed_off"  # the bot stays quiet for the person
     assert api.post("/api/v1/handoff", json={"user": "u-8", "conversation_id": conversation}
                     ).status_code == 404
+
+
+def test_a_body_is_limited_by_the_bytes_received_not_its_content_length(web):
+    api = web(web_max_body_bytes=512)
+    text = json.dumps({"user": "u-1", "text": "thanks"})[:-1]
+
+    def padded(size: int):  # a streamed body: httpx sends it chunked unless told a length
+        yield (text + " " * (size - len(text) - 1) + "}").encode()
+
+    lied = api.post("/api/v1/chat", content=padded(5000),
+                    headers={"Content-Type": "application/json", "Content-Length": "100"})
+    assert lied.status_code == 413 and "512" in lied.json()["error"]
+    assert lied.headers["connection"] == "close"
+    chunked = api.post("/api/v1/chat", content=padded(400),
+                       headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 200, chunked.text  # no Content-Length: counted as it comes
+
+
+def test_every_route_refuses_a_body_over_the_limit_before_anything_else(web):
+    api = web(web_max_body_bytes=512)
+    for path in ("/admin/logout", "/admin/release/1", "/admin/rebuild", "/admin/login",
+                 "/api/v1/feedback", "/"):
+        refused = api.post(path, content=b"a" * 5000,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert refused.status_code == 413, (path, refused.text)
+        assert "512" in refused.json()["error"] and refused.headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("path,field", [("chat", "conversation_id"),
+                                        ("feedback", "message_id"),
+                                        ("handoff", "conversation_id")])
+def test_ids_outside_the_databases_range_are_a_422(web, path, field):
+    api = web()
+    body = {"user": "u-1", "text": "hi", "helpful": True, field: 1}
+    for bad in (2**63, 2**64 + 5, 0, -1):
+        refused = api.post(f"/api/v1/{path}", json={**body, field: bad})
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.json()["error"] == "invalid request"
+        assert [p["field"] for p in refused.json()["problems"]] == [field]
+    largest = api.post(f"/api/v1/{path}", json={**body, field: 2**63 - 1})
+    assert largest.status_code == 404  # in range, and no such conversation or reply
+
+
+def test_a_body_that_is_not_utf8_json_is_a_422_with_the_apis_error_shape(web):
+    api = web()
+    for raw in (b'{"user": "u-1", "text": "caf\xe9"}', b'{"text": "\xc3("}',
+                b"[" * 5000 + b"]" * 5000):  # Latin-1, a broken sequence, too deep
+        refused = api.post("/api/v1/chat", content=raw,
+                           headers={"Content-Type": "application/json"})
+        assert refused.status_code == 422, (raw[:20], refused.text)
+        body = refused.json()
+        assert body["error"] == "invalid request" and body["problems"][0]["field"] == "body"
+        assert "detail" not in body
+    assert web.engine.stats().messages_in == 0
+    for path, status in (("/api/v1/nothing", 404), ("/api/v1/chat", 405)):
+        answer = api.get(path)  # any other error under the API: the same shape
+        assert answer.status_code == status and "error" in answer.json(), answer.text

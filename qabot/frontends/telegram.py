@@ -20,7 +20,7 @@ from functools import partial
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -37,7 +37,7 @@ from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 from qabot.errors import QabotError
 from qabot.frontends.render import RELATED_LABEL, related_text, sources_text, transcript
-from qabot.frontends.telegram_inbox import Dispatcher, InboxDb, InboxQueue
+from qabot.frontends.telegram_inbox import Dispatcher, InboxDb, InboxQueue, WebhookServer
 from qabot.frontends.telegram_io import (
     CHANNEL,
     BotState,
@@ -338,9 +338,13 @@ async def serve(application: Application, stop: asyncio.Event, *,
                 webhook: dict | None = None, poll_timeout: float = 30.0,
                 ready: asyncio.Event | None = None) -> None:
     """Take updates (long polling, or the webhook server ``webhook`` describes: the keyword
-    arguments of PTB's ``start_webhook``) into the inbox and answer them until ``stop`` is set;
-    then stop taking updates and let the ones in hand finish."""
+    arguments of ``telegram_inbox.WebhookServer``, those of PTB's ``start_webhook`` qabot uses)
+    into the inbox and answer them until ``stop`` is set; then stop taking updates and let the
+    ones in hand finish. A token the Bot API server rejects is a ``TelegramSetupError`` that
+    does not show it (PTB's own error quotes it)."""
     state: BotState = application.bot_data["qabot"]
+    if webhook:
+        check_webhook_secret(webhook.get("secret_token"))
     db = InboxDb(update_inbox(state.engine, CHANNEL))
     settings = state.settings
     dispatcher = Dispatcher(application, db, capacity=settings.telegram_workers,
@@ -349,7 +353,8 @@ async def serve(application: Application, stop: asyncio.Event, *,
     try:
         async with application:
             if webhook:
-                await application.updater.start_webhook(**webhook)
+                server = WebhookServer(application.bot, application.update_queue, **webhook)
+                await server.start()
             else:
                 await application.updater.start_polling(
                     poll_interval=0.0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
@@ -359,11 +364,20 @@ async def serve(application: Application, stop: asyncio.Event, *,
             following = asyncio.create_task(_follow_index(state.engine, stop))
             if ready is not None:
                 ready.set()
-            await stop.wait()
-            await application.updater.stop()  # polling: acknowledges what was recorded
+            try:
+                await stop.wait()
+            finally:
+                if webhook:
+                    await server.stop()
+                else:
+                    await application.updater.stop()  # acknowledges what was recorded
             await answering
             await following
             log.info("Application stopped")
+    except InvalidToken:
+        raise TelegramSetupError(
+            "the Bot API server rejected the bot token: check QABOT_TELEGRAM_TOKEN (from "
+            "@BotFather; QABOT_TELEGRAM_BASE_URL when the server is your own)") from None
     finally:
         db.close()
 
@@ -386,17 +400,18 @@ def run(engine: ChatEngine, settings: Settings, *, webhook_url: str | None = Non
         listen: str = "0.0.0.0", port: int = 8443, secret_token: str | None = None,
         sock: socket.socket | None = None) -> None:
     """Run until SIGINT or SIGTERM: long polling, or a webhook server behind ``webhook_url``
-    that registers ``secret_token`` with Telegram and refuses (403) posts without it. The
-    webhook server listens on ``listen``:``port``, or, given ``sock``, on that listening TCP
-    socket instead (``qabot telegram --fd``: a socket bound by the process that started this
-    one, as the tests do, so no port is chosen twice)."""
+    that registers ``secret_token`` with Telegram and refuses (403) posts without it, and
+    (400) a body that is no update (``telegram_inbox.WebhookServer``). The webhook server
+    listens on ``listen``:``port``, or, given ``sock``, on that listening TCP socket instead
+    (``qabot telegram --fd``: a socket bound by the process that started this one, as the
+    tests do, so no port is chosen twice)."""
     if webhook_url:
         check_webhook_secret(secret_token)
     application = build_application(engine, settings, base_url=settings.telegram_base_url)
     webhook = None
     if webhook_url:
         address = dict(listen=listen, port=port)
-        if sock is not None:  # PTB's ``unix`` takes a socket of any family instead
+        if sock is not None:  # ``unix`` (as in PTB's start_webhook): a socket of any family
             sock.setblocking(False)  # tornado accepts in a loop until it would block
             address = dict(unix=sock)
         webhook = dict(address, url_path="telegram",

@@ -1,10 +1,11 @@
 """Every Telegram update answered once, in order, across crashes and replicas.
 
-PTB's Updater (long polling or its webhook server) hands each update to ``InboxQueue.put``,
-which records it in the inbox (``qabot.history.inbox``) before returning: before the next
-``getUpdates`` acknowledges it to Telegram, or before the webhook answers 200. A crash before
-that point loses nothing (Telegram delivers the update again); an update delivered again after
-it was recorded is recognised and not recorded twice.
+PTB's Updater (long polling) hands each update to ``InboxQueue.put``, and the webhook server
+(``WebhookServer``) each posted one to ``InboxQueue.record``, which records it in the inbox
+(``qabot.history.inbox``) before returning: before the next ``getUpdates`` acknowledges it to
+Telegram, or before the webhook answers 200. A crash before that point loses nothing (Telegram
+delivers the update again); an update delivered again after it was recorded is recognised and
+not recorded twice.
 
 The ``Dispatcher`` claims recorded updates from the inbox (only the oldest pending one of each
 chat, and only if no live worker holds it), runs PTB's handlers on each, and marks it done as
@@ -17,11 +18,21 @@ What remains, since Telegram has no idempotent send: a process that dies after T
 reply and before the update was marked done sends that reply again after the restart. That
 window is one database write long; the inbox writes run on their own thread, never queued
 behind model work.
+
+What the inbox cannot keep is refused before anything is written (``parse_update``,
+``check_update``): a webhook post that is not a JSON object holding an update, an update_id
+outside the inbox column's 0..2**63-1, a chat key longer than its 64 characters, text that is
+not valid Unicode. Nothing in it is temporary, so it is never retried: the webhook answers 400
+at once (``WebhookServer``) and polling skips it (the next ``getUpdates`` acknowledges it),
+each with one warning line. Telegram itself never sends one (its update ids are 32-bit, its
+bodies JSON objects); it retries a non-2xx answer only a limited number of times, and a
+refused post was never recorded, so it cannot hold up any chat's updates in the inbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -32,8 +43,10 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from telegram import Update
-from telegram.ext import Application
+import tornado.web
+from telegram import Bot, Update
+from telegram.ext import Application, ExtBot
+from tornado.httpserver import HTTPServer
 
 # the inbox (``qabot.history.inbox.Inbox``) and what it hands out (``Claimed``) come from the
 # composition root (``app.update_inbox``): front ends do not import the history package
@@ -47,6 +60,56 @@ log = logging.getLogger("qabot.telegram")
 MAX_ATTEMPTS = 10
 KEEP_DONE = timedelta(days=2)  # Telegram re-delivers an unacknowledged update for 24 h at most
 PURGE_EVERY = 3600.0  # seconds
+# what the inbox table keeps (qabot.history.models.InboxUpdate): update_id is a signed 64-bit
+# BIGINT, chat a VARCHAR(64); Telegram's update ids fit 32 bits, its chat ids 52 bits
+MAX_UPDATE_ID = 2**63 - 1
+CHAT_KEY_CHARS = 64
+
+
+class BadUpdate(ValueError):
+    """A post or an update the inbox cannot keep: refused, never recorded, never retried."""
+
+
+def check_update(update: Update) -> str:
+    """The update's payload for the inbox; ``BadUpdate`` when the inbox cannot keep it."""
+    update_id = update.update_id
+    if (isinstance(update_id, bool) or not isinstance(update_id, int)
+            or not 0 <= update_id <= MAX_UPDATE_ID):
+        raise BadUpdate(f"update_id {update_id!r:.40} is not an integer from 0 to 2**63-1")
+    try:
+        chat, payload = chat_key(update), json.dumps(update.to_dict(), ensure_ascii=False)
+    except Exception as exc:  # an update PTB parsed but cannot read back
+        raise BadUpdate(f"update {update_id} cannot be stored ({type(exc).__name__})") from None
+    if len(chat) > CHAT_KEY_CHARS:
+        raise BadUpdate(f"update {update_id}: its chat or user id has more than "
+                        f"{CHAT_KEY_CHARS} characters")
+    try:
+        payload.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON): no database keeps it
+        raise BadUpdate(f"update {update_id} holds text that is not valid Unicode") from None
+    return payload
+
+
+def parse_update(body: bytes, bot: Bot | None = None) -> Update:
+    """A webhook post's body -> the update it carries; ``BadUpdate`` when it carries none the
+    inbox can keep (``check_update`` is left to ``InboxQueue.record``)."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, a 5000-digit number
+        raise BadUpdate(f"the body is not JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+        raise BadUpdate(f"the body is JSON but not an object ({kind.get(type(data), 'a number')})")
+    if "update_id" not in data:
+        raise BadUpdate("the body is a JSON object without an update_id")
+    try:
+        update = Update.de_json(data, bot)
+    except Exception as exc:  # whatever PTB's parser makes of foreign data
+        raise BadUpdate(f"update {data['update_id']!r:.40} is not a Telegram update "
+                        f"({type(exc).__name__})") from None
+    if isinstance(bot, ExtBot):  # as PTB's own webhook does (arbitrary callback data)
+        bot.insert_callback_data(update)
+    return update
 
 
 def chat_key(update: Update) -> str:
@@ -84,11 +147,12 @@ class InboxDb:
 
 
 class InboxQueue(asyncio.Queue):
-    """The queue PTB's Updater puts updates into: ``put`` records each in the inbox and wakes
-    the dispatcher; nothing is ever taken from the queue itself.
+    """The queue PTB's Updater (polling) puts updates into, and ``WebhookServer`` records them
+    in: ``record`` checks each (``check_update``), records it in the inbox and wakes the
+    dispatcher; nothing is ever taken from the queue itself.
 
     While the database cannot be written, polling waits (retrying, so nothing is acknowledged)
-    and the webhook answers 500 after ``webhook_patience`` seconds (Telegram posts it again)."""
+    and the webhook answers 503 after ``patience`` seconds (Telegram posts it again)."""
 
     def __init__(self):
         super().__init__()
@@ -100,9 +164,20 @@ class InboxQueue(asyncio.Queue):
         self.db, self.wake, self.patience = db, wake, patience
 
     async def put(self, item) -> None:
+        """Polling: record ``item``; one the inbox cannot keep is logged and skipped (the next
+        ``getUpdates`` acknowledges it), never retried."""
         if not isinstance(item, Update):
             return
-        payload = json.dumps(item.to_dict(), ensure_ascii=False)
+        try:
+            await self.record(item)
+        except BadUpdate as exc:
+            log.warning("update refused, not recorded: %s", exc)
+
+    async def record(self, item: Update) -> None:
+        """Record ``item`` in the inbox, retrying while the database cannot be written (for
+        ``patience`` seconds, then the error); ``BadUpdate`` at once, with nothing written,
+        when the inbox cannot keep it."""
+        payload = check_update(item)
         loop = asyncio.get_running_loop()
         started, delay = loop.time(), 0.2
         while True:
@@ -120,6 +195,78 @@ class InboxQueue(asyncio.Queue):
             self.wake.set()
         else:
             log.info("update %s was delivered again; it is recorded already", item.update_id)
+
+
+class WebhookServer:
+    """The webhook: Telegram posts each update here, and it is recorded in the inbox before
+    the answer (200). Posts without the secret token (``X-Telegram-Bot-Api-Secret-Token``) get
+    403; a body that is no update the inbox can keep gets 400 at once, with one log line and
+    nothing recorded; an update the inbox could not be written for (``InboxQueue.patience``)
+    gets 503, and Telegram posts it again.
+
+    In place of PTB's ``Updater.start_webhook``, whose server parses the body itself: a body
+    that is not JSON was a 500 and an update the inbox cannot keep a retry loop, a 500 and a
+    traceback. The keyword arguments are the ones of ``start_webhook`` qabot uses: ``unix``
+    is a listening socket to serve on (else ``listen``:``port``), and ``webhook_url`` is
+    registered with Telegram (``setWebhook``) with ``secret_token`` and ``allowed_updates``."""
+
+    def __init__(self, bot: Bot, queue: InboxQueue, *, webhook_url: str, secret_token: str,
+                 url_path: str = "telegram", listen: str = "127.0.0.1", port: int = 80,
+                 unix: socket.socket | None = None, allowed_updates: list[str] | None = None):
+        self.bot, self.queue, self.secret = bot, queue, secret_token.encode()
+        self.webhook_url, self.allowed_updates = webhook_url, allowed_updates
+        self.listen, self.port, self.sock = listen, port, unix
+        path = "/" + url_path.strip("/")
+        app = tornado.web.Application([(rf"{path}/?", _WebhookHandler, dict(server=self))],
+                                      log_function=lambda handler: None)  # we log what counts
+        self.http = HTTPServer(app)
+
+    async def start(self) -> None:
+        """Serve, then tell Telegram where (updates posted meanwhile are taken already)."""
+        if self.sock is not None:
+            self.http.add_socket(self.sock)
+        else:
+            self.http.listen(self.port, address=self.listen)
+        try:
+            await self.bot.set_webhook(url=self.webhook_url, secret_token=self.secret.decode(),
+                                       allowed_updates=self.allowed_updates)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Take no more posts (Telegram posts what was not answered 200 again, elsewhere or
+        after the restart)."""
+        self.http.stop()
+        await self.http.close_all_connections()
+
+    async def take(self, secret: str | None, body: bytes) -> int:
+        """One post: its HTTP status."""
+        if secret is None or not hmac.compare_digest(secret.encode(), self.secret):
+            return 403
+        try:
+            await self.queue.record(parse_update(body, self.bot))
+        except BadUpdate as exc:
+            log.warning("webhook post refused (400), not recorded: %s", exc)
+            return 400
+        except Exception as exc:  # the inbox could not be written (logged while retried)
+            first = (str(exc).splitlines() or [""])[0][:200]
+            log.error("could not record a posted update (%s: %s); answering 503, Telegram "
+                      "posts it again", type(exc).__name__, first)
+            return 503
+        return 200
+
+
+class _WebhookHandler(tornado.web.RequestHandler):
+    SUPPORTED_METHODS = ("POST",)
+
+    def initialize(self, server: WebhookServer) -> None:
+        self.server = server
+
+    async def post(self) -> None:
+        secret = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+        self.set_status(await self.server.take(secret, self.request.body))
+        self.finish()  # no body: a JSON body with a "method" would be a Bot API call
 
 
 class Dispatcher:

@@ -3,10 +3,14 @@
 ``POST /api/v1/chat`` takes ``{"user", "text", "conversation_id"}`` and returns the
 conversation id and the engine's typed Reply as JSON; ``POST /api/v1/feedback`` rates a reply;
 the OpenAPI schema is at ``/api/v1/openapi.json``. Bad JSON, missing or over-long fields get a
-4xx with a JSON error and store nothing. Limits: requests per minute per client (429 with
-``Retry-After``), a maximum body size (413), CORS only for the configured origins. Engine work
-runs in a small thread pool of its own, as in the Telegram front end, so the event loop stays
-free and the models never run on more threads than the cores can take.
+4xx with a JSON error (``{"error": ..., "problems": [{"field", "problem"}]}``) and store
+nothing. Limits: requests per minute per client (429 with ``Retry-After``; the client is the
+socket's peer, or the X-Forwarded-For address only from a ``web_trusted_proxies`` proxy), one
+body limit on every route whatever the framing, with a deadline for the body to arrive (413,
+408: ``body_limit``), idle connections closed (``web_keep_alive_seconds``), CORS only for the
+configured origins. Engine work runs in a small thread pool of its own, as in the Telegram
+front end, so the event loop stays free and the models never run on more threads than the
+cores can take.
 """
 
 from __future__ import annotations
@@ -18,44 +22,49 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 from qabot.dialogue.links import is_web_url
 from qabot.dialogue.replies import Reply
+from qabot.frontends.body_limit import BodyLimit
 
 CHANNEL = "web"
 STATIC = Path(__file__).with_name("static")
 HANDED_OFF = "I've asked a person from our support team to take over. They'll reply here."
 API = "/api/v1"
 USER_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
+LARGEST_ID = 2**63 - 1  # ids are the database's integers: 1 .. 2**63-1 (SQLite, BIGINT)
 
 
 class ChatRequest(BaseModel):
     user: str = Field(pattern=USER_PATTERN, description="the client's id for its user "
                       "(the widget keeps a random one per browser)")
     text: str = Field(min_length=1, max_length=4000, description="the user's message")
-    conversation_id: int | None = Field(default=None, description="continue this "
-                                        "conversation (the user's own); null: the current one")
+    conversation_id: int | None = Field(default=None, ge=1, le=LARGEST_ID,
+                                        description="continue this conversation (the user's "
+                                        "own); null: the current one")
 
 
 class FeedbackRequest(BaseModel):
     user: str = Field(pattern=USER_PATTERN, description="the user who got the reply")
-    message_id: int = Field(description="the reply's message_id")
+    message_id: int = Field(ge=1, le=LARGEST_ID, description="the reply's message_id")
     helpful: bool
 
 
 class HandoffRequest(BaseModel):
     user: str = Field(pattern=USER_PATTERN)
-    conversation_id: int | None = None
+    conversation_id: int | None = Field(default=None, ge=1, le=LARGEST_ID)
 
 
 class ChatResponse(BaseModel):
@@ -105,8 +114,28 @@ class RateLimiter:
         return 0.0
 
 
-def _error(status: int, message: str, **extra) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+def _error(status: int, message: str, headers: dict | None = None, **extra) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+def client_address(request: Request) -> str:
+    """The address a request counts against (rate limit, sign-in throttling): the socket's
+    peer, or, when the peer is one of ``web_trusted_proxies``, the client its X-Forwarded-For
+    names (uvicorn's proxy_headers rewrites the peer then, and only then: ``server_config``)."""
+    return request.client.host if request.client else "?"
+
+
+def _unparsable(exc: HTTPException) -> str | None:
+    """What was wrong with a body FastAPI could not parse as JSON (its 400 "error parsing
+    the body", raised from the cause), or None for any other HTTP error."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or not isinstance(cause, ValueError | RecursionError):
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return f"not UTF-8: {cause.reason} at byte {cause.start}"
+    if isinstance(cause, RecursionError):
+        return "JSON nested too deeply"
+    return f"not JSON: {cause}"
 
 
 def build_app(engine: ChatEngine, settings: Settings, *,
@@ -122,32 +151,40 @@ def build_app(engine: ChatEngine, settings: Settings, *,
         return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args,
                                                                               **kwargs))
 
-    if settings.web_cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.web_cors_origins),
-                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"])
-
     @app.middleware("http")
     async def limits(request: Request, call_next):
         limited = request.url.path.startswith(API) or request.url.path == "/admin/login"
         if limited and request.method == "POST":  # sign-in attempts count too
-            length = request.headers.get("content-length")
-            if length is None or not length.isdigit():
-                return _error(411, "a Content-Length header is required")
-            if int(length) > settings.web_max_body_bytes:
-                return _error(413, f"the body is over {settings.web_max_body_bytes} bytes")
-            client = request.client.host if request.client else "?"
-            wait = limiter.retry_after(client)
+            wait = limiter.retry_after(client_address(request))
             if wait:
-                return JSONResponse({"error": "too many requests; try again later"},
-                                    status_code=429,
-                                    headers={"Retry-After": str(max(1, round(wait)))})
+                return _error(429, "too many requests; try again later",
+                              headers={"Retry-After": str(max(1, round(wait)))})
         return await call_next(request)
+
+    # outside the rate limit, so that a body is refused before the limiter counts it; CORS
+    # outermost, so that every answer (413, 408, 429 too) reaches the widget's page readably
+    app.add_middleware(BodyLimit, max_bytes=settings.web_max_body_bytes,
+                       timeout=settings.web_body_timeout_seconds)
+    if settings.web_cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.web_cors_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"])
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [{"field": ".".join(str(p) for p in e["loc"][1:]) or "body",
                      "problem": e["msg"]} for e in exc.errors()]
         return _error(422, "invalid request", problems=problems)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        """A body that is not JSON in UTF-8 is invalid input (422) like malformed JSON, not
+        FastAPI's 400 {"detail"}; any other HTTP error under /api/v1 in the API's shape."""
+        if (problem := _unparsable(exc)) is not None:
+            return _error(422, "invalid request", problems=[{"field": "body",
+                                                             "problem": problem}])
+        if request.url.path.startswith(f"{API}/"):
+            return _error(exc.status_code, str(exc.detail), headers=exc.headers)
+        return await http_exception_handler(request, exc)
 
     @app.post(f"{API}/chat", response_model=ChatResponse,
               responses={404: {"description": "no such conversation of this user"}})
@@ -202,6 +239,54 @@ def build_app(engine: ChatEngine, settings: Settings, *,
     return app
 
 
+def server_config(app, settings: Settings, *, host: str = "127.0.0.1", port: int = 8000):
+    """The uvicorn configuration ``serve`` runs ``app`` with, on either path: proxy headers
+    (X-Forwarded-For, X-Forwarded-Proto) believed only from ``web_trusted_proxies`` (none by
+    default: the peer is the client, uvicorn's own default of trusting 127.0.0.1 and its
+    FORWARDED_ALLOW_IPS variable are not used), idle keep-alive connections closed after
+    ``web_keep_alive_seconds``, and so is one that has not sent a request's headers whole that
+    long after it opened or after its last response. The body limit and its deadline are the
+    app's (``BodyLimit``)."""
+    import uvicorn
+
+    proxies = settings.web_trusted_proxies
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="info", server_header=False,
+        http=_h11_with_a_header_deadline(), ws="none",  # no route is a WebSocket
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=("*" if "*" in proxies else list(proxies)) if proxies else None,
+        timeout_keep_alive=settings.web_keep_alive_seconds)
+
+
+@cache
+def _h11_with_a_header_deadline() -> type:
+    """uvicorn's h11 protocol, where a request's headers must also come whole within
+    ``timeout_keep_alive`` seconds of the connection opening or of its previous response,
+    else the connection closes. uvicorn's own keep-alive timer starts only after a response
+    and stops at the first byte that comes, so a client that sends nothing, or a header a byte
+    at a time, would hold its connection for ever."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class H11WithAHeaderDeadline(H11Protocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._header_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._header_deadline()
+
+        def _header_deadline(self) -> None:
+            self.loop.call_later(self.timeout_keep_alive, self._no_header_since, self.cycle)
+
+        def _no_header_since(self, cycle) -> None:
+            idle = self.cycle is cycle and (cycle is None or cycle.response_complete)
+            if idle and not self.transport.is_closing():  # no request has begun since
+                self.transport.close()
+
+    return H11WithAHeaderDeadline
+
+
 def serve(engine: ChatEngine, settings: Settings, *, host: str = "127.0.0.1",
           port: int = 8000, sock: socket.socket | None = None) -> None:
     """Serve the app with uvicorn until SIGINT or SIGTERM: on ``host``:``port``, or, given
@@ -210,16 +295,13 @@ def serve(engine: ChatEngine, settings: Settings, *, host: str = "127.0.0.1",
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
-    app = build_app(engine, settings)
-    options = dict(log_level="info", proxy_headers=True, server_header=False)
-    if sock is None:
-        uvicorn.run(app, host=host, port=port, **options)
-        return
-    server = uvicorn.Server(uvicorn.Config(app, **options))
-    logging.getLogger(__name__).info("serving on the socket handed over, %s",
-                                     sock.getsockname())
-    try:
-        server.run(sockets=[sock])  # re-raises the SIGINT it stopped on, as uvicorn.run does
+    server = uvicorn.Server(server_config(build_app(engine, settings), settings, host=host,
+                                          port=port))
+    if sock is not None:
+        logging.getLogger(__name__).info("serving on the socket handed over, %s",
+                                         sock.getsockname())
+    try:  # re-raises the SIGINT it stopped on, as uvicorn.run does
+        server.run(sockets=None if sock is None else [sock])
     except KeyboardInterrupt:
         pass
     if not server.started:

@@ -3,19 +3,24 @@
 Sign-in with an operator account from the settings (``web_operators``: names and PBKDF2 hashes;
 ``web_secret_key`` signs the session), a session cookie that is HttpOnly, SameSite=Strict,
 limited to ``/admin`` and Secure over HTTPS, and a CSRF token in every form (the sign-in form's
-bound to a pre-session cookie). The page shows the answer rate, the related suggestions and the
-votes per day (an SVG chart), the unanswered questions grouped by similarity (a related reply is
-a suggestion, not an answer: its question is among them), the replies users rated down with
-their kind and sources, the conversations waiting for a person with their transcript and a
-Release button, the index with a Rebuild button (the same reindex service as Telegram's
-/reindex), and the coverage-precision curve of the last ``qabot eval support`` run
-(``web_eval_dir``).
+bound to a pre-session cookie). Each sign-in is a session row in the history database
+(``history.sessions``) that every request checks: Sign out ends it, "Sign out everywhere" ends
+all of the operator's, and a cookie whose session has ended opens nothing, however well signed.
+While the dashboard is off (no operators or no key) every ``/admin`` route answers one 503 page.
+
+The page shows the answer rate, the related suggestions and the votes per day (an SVG chart),
+the unanswered questions grouped by similarity (a related reply is a suggestion, not an answer:
+its question is among them), the replies users rated down with their kind and sources, the
+conversations waiting for a person with their transcript and a Release button, the index with a
+Rebuild button (the same reindex service as Telegram's /reindex), and the coverage-precision
+curve of the last ``qabot eval support`` run (``web_eval_dir``).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from datetime import timedelta
 from html import escape
 from urllib.parse import parse_qs, quote
 
@@ -26,6 +31,8 @@ from qabot.app import dashboard_reports, index_info
 from qabot.app import reindex as reindex_service
 from qabot.frontends.render import transcript
 from qabot.frontends.web_auth import (
+    SESSION_HOURS,
+    SessionCookie,
     check_csrf,
     csrf_token,
     hash_password,
@@ -36,6 +43,7 @@ from qabot.frontends.web_auth import (
 )
 
 COOKIE, PRE = "qabot_session", "qabot_pre"
+LARGEST_ID = 2**63 - 1  # the database's integer range (BIGINT): an id beyond it names nothing
 HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
            "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'",
            "Referrer-Policy": "no-referrer"}
@@ -54,9 +62,12 @@ def _page(title: str, body: str, status: int = 200, operator: str | None = None,
           csrf: str | None = None) -> HTMLResponse:
     out = ""
     if operator:
-        out = (f'<form class="inline" method="post" action="/admin/logout">'
-               f'<input type="hidden" name="csrf" value="{escape(csrf or "")}">'
-               f'{escape(operator)} <button>Sign out</button></form>')
+        token = f'<input type="hidden" name="csrf" value="{escape(csrf or "")}">'
+        out = (f'<span>{escape(operator)} <form class="inline" method="post" '
+               f'action="/admin/logout">{token}<button>Sign out</button></form> '
+               f'<form class="inline" method="post" action="/admin/logout-everywhere">{token}'
+               '<button title="End every session of this operator, in every browser">'
+               'Sign out everywhere</button></form></span>')
     html = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
             f'<style>{STYLE}</style></head><body><header><strong>qabot operators</strong>'
@@ -72,6 +83,14 @@ def _cookie(response: Response, request: Request, name: str, value: str, max_age
 async def _form(request: Request) -> dict[str, str]:
     body = (await request.body()).decode("utf-8", "replace")
     return {k: v[-1] for k, v in parse_qs(body).items()}
+
+
+def database_id(text: str) -> int | None:
+    """A path's id as the database can hold it (1 .. 2**63-1, ASCII digits); else None."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    number = int(text)
+    return number if 1 <= number <= LARGEST_ID else None
 
 
 def chart(days) -> str:
@@ -93,31 +112,53 @@ def chart(days) -> str:
             f'{days[-1].day}</text></svg>')
 
 
+def _off_page() -> HTMLResponse:
+    return _page("Dashboard off", "<p>The operator dashboard is off: set "
+                 "<code>QABOT_WEB_OPERATORS</code> (from <code>qabot web --hash-password"
+                 "</code>) and <code>QABOT_WEB_SECRET_KEY</code>.</p>", status=503)
+
+
 def add_admin(app: FastAPI, engine, settings, run) -> None:
-    """Wire /admin into ``app``; ``run`` runs engine work off the event loop."""
+    """Wire /admin into ``app``; ``run`` runs engine work off the event loop. Without operators
+    or a secret key, every /admin route answers the 503 page that says what to set."""
     accounts = operators(settings.web_operators)
     secret = settings.web_secret_key
+    if not (accounts and secret):
+        @app.api_route("/admin", methods=["GET", "POST"], include_in_schema=False)
+        @app.api_route("/admin/{_rest:path}", methods=["GET", "POST"], include_in_schema=False)
+        async def off(_rest: str = ""):
+            return _off_page()
+        return
+    sessions = engine.history.operator_sessions()  # the rows that say who is signed in
     decoy: list[str] = []  # a hash to check unknown names against (same time as a known one)
 
-    def off() -> HTMLResponse | None:
-        if accounts and secret:
+    async def session_of(request: Request) -> SessionCookie | None:
+        """The request's session: its cookie signed and unexpired, its row live, its operator
+        still an account; None for anything else (no cookie, a malformed one, signed out)."""
+        cookie = read_session(secret, request.cookies.get(COOKIE))
+        if cookie is None or cookie.operator not in accounts:
             return None
-        return _page("Dashboard off", "<p>The operator dashboard is off: set "
-                     "<code>QABOT_WEB_OPERATORS</code> (from <code>qabot web --hash-password"
-                     "</code>) and <code>QABOT_WEB_SECRET_KEY</code>.</p>", status=503)
-
-    def operator_of(request: Request) -> str | None:
-        name = read_session(secret, request.cookies.get(COOKIE))
-        return name if name in accounts else None
+        if await run(sessions.check, cookie.session_id) != cookie.operator:
+            return None
+        return cookie
 
     def form_ok(request: Request, form: dict) -> bool:
         return check_csrf(secret, request.cookies.get(COOKIE), form.get("csrf"))
 
+    def refused() -> HTMLResponse:
+        return _page("Refused", "<p>Refused: sign in, and use the dashboard's own buttons."
+                     "</p>", status=403)
+
+    def signed_out() -> RedirectResponse:
+        response = RedirectResponse("/admin/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/admin")
+        return response
+
     @app.get("/admin/login", include_in_schema=False)
     async def login_page(request: Request, failed: bool = False):
-        if (closed := off()) is not None:
-            return closed
-        pre = request.cookies.get(PRE) or secrets.token_hex(16)
+        pre = request.cookies.get(PRE)
+        if not (pre and pre.isascii() and pre.isalnum() and len(pre) == 32):
+            pre = secrets.token_hex(16)  # ours, or a new one: never a client's odd value
         body = ("<h2>Sign in</h2>" + ('<p class="notice">Wrong name or password.</p>'
                                       if failed else "") +
                 '<form method="post" action="/admin/login">'
@@ -132,8 +173,6 @@ def add_admin(app: FastAPI, engine, settings, run) -> None:
 
     @app.post("/admin/login", include_in_schema=False)
     async def login(request: Request):
-        if (closed := off()) is not None:
-            return closed
         form = await _form(request)
         pre = request.cookies.get(PRE)
         if not check_csrf(secret, f"pre:{pre}" if pre else None, form.get("csrf")):
@@ -145,53 +184,73 @@ def add_admin(app: FastAPI, engine, settings, run) -> None:
         stored = accounts.get(name) or decoy[0]
         if not (await run(verify_password, password, stored) and name in accounts):
             return await login_page(request, failed=True)
+        session_id = await run(sessions.open, name, timedelta(hours=SESSION_HOURS))
         response = RedirectResponse("/admin", status_code=303)
-        _cookie(response, request, COOKIE, issue_session(secret, name), 12 * 3600)
+        _cookie(response, request, COOKIE, issue_session(secret, name, session_id),
+                SESSION_HOURS * 3600)
         return response
 
     @app.post("/admin/logout", include_in_schema=False)
     async def logout(request: Request):
+        """End this browser's session (its row too, so a copy of the cookie opens nothing)."""
         if not form_ok(request, await _form(request)):
-            return _page("Refused", "<p>Refused.</p>", status=403)
-        response = RedirectResponse("/admin/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/admin")
-        return response
+            return refused()
+        cookie = read_session(secret, request.cookies.get(COOKIE))
+        if cookie is not None:
+            await run(sessions.end, cookie.session_id)
+        return signed_out()
+
+    @app.post("/admin/logout-everywhere", include_in_schema=False)
+    async def logout_everywhere(request: Request):
+        """End every session of the signed-in operator, in every browser."""
+        session, refusal = await guarded(request)
+        if refusal is not None:
+            return refusal
+        await run(sessions.end_all, session.operator)
+        return signed_out()
 
     @app.get("/admin", include_in_schema=False)
     async def dashboard(request: Request, notice: str | None = None):
-        if (closed := off()) is not None:
-            return closed
-        operator = operator_of(request)
-        if operator is None:
-            return RedirectResponse("/admin/login", status_code=303)
+        session = await session_of(request)
+        if session is None:
+            return signed_out()
         csrf = csrf_token(secret, request.cookies[COOKIE])
         data = await run(_gather, engine, settings)
-        return _page("Dashboard", _render(data, csrf, notice), operator=operator, csrf=csrf)
+        return _page("Dashboard", _render(data, csrf, notice), operator=session.operator,
+                     csrf=csrf)
 
     async def guarded(request: Request):
-        """The operator and the form of a state-changing post, or a refusal."""
-        operator = operator_of(request)
+        """The session and a refusal (one of them None) for a state-changing post: it needs
+        a live session and the form's CSRF token."""
         form = await _form(request)
-        if off() is not None or operator is None or not form_ok(request, form):
-            return None, _page("Refused", "<p>Refused: sign in, and use the dashboard's "
-                               "own buttons.</p>", status=403)
-        return operator, None
+        session = await session_of(request)
+        if session is None or not form_ok(request, form):
+            return None, refused()
+        return session, None
 
-    @app.post("/admin/release/{conversation_id}", include_in_schema=False)
-    async def release(conversation_id: int, request: Request):
-        operator, refused = await guarded(request)
-        if refused is not None:
-            return refused
-        done = await run(engine.release, conversation_id, f"web:{operator}")
+    @app.post("/admin/release/{conversation}", include_in_schema=False)
+    async def release(conversation: str, request: Request):
+        """Give a handed-off conversation back to the bot (the id is checked here, after the
+        session, so a malformed or out-of-range one is this page's 404, not a 422 or 500)."""
+        session, refusal = await guarded(request)
+        if refusal is not None:
+            return refusal
+        conversation_id = database_id(conversation)
+        if conversation_id is None:
+            return _page("Not found", f"<p>No conversation {escape(conversation[:40])}. "
+                         '<a href="/admin">Back to the dashboard</a>.</p>', status=404,
+                         operator=session.operator,
+                         csrf=csrf_token(secret, request.cookies[COOKIE]))
+        done = await run(engine.release, conversation_id, f"web:{session.operator}")
         text = (f"Conversation {conversation_id} is back with the bot." if done
                 else f"Conversation {conversation_id} is not handed off.")
         return RedirectResponse(f"/admin?notice={quote(text)}", status_code=303)
 
     @app.post("/admin/rebuild", include_in_schema=False)
     async def rebuild(request: Request):
-        _operator, refused = await guarded(request)
-        if refused is not None:
-            return refused
+        _session, refusal = await guarded(request)
+        if refusal is not None:
+            return refusal
         try:
             text = await run(reindex_service, engine, settings)
         except Exception as exc:  # the old index stays live; say why
@@ -200,7 +259,7 @@ def add_admin(app: FastAPI, engine, settings, run) -> None:
 
     @app.get("/admin/curve.png", include_in_schema=False)
     async def curve(request: Request):
-        if off() is not None or operator_of(request) is None or settings.web_eval_dir is None:
+        if settings.web_eval_dir is None or await session_of(request) is None:
             return Response(status_code=404)
         path = settings.web_eval_dir / "curve.png"
         return FileResponse(path, headers=HEADERS) if path.is_file() else Response(

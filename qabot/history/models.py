@@ -5,7 +5,8 @@ unanswered questions and handoffs. The schema is created and upgraded by Alembic
 Deleting a user deletes their conversations, and a conversation its messages, feedback,
 unanswered questions and handoffs (ON DELETE CASCADE, and the ORM cascades the same way).
 ``inbox`` is the journal of channel updates (``inbox.py``): what arrived, who is answering it,
-and what is done.
+and what is done. ``operator_sessions`` holds the web dashboard's signed-in sessions
+(``sessions.py``).
 """
 
 from __future__ import annotations
@@ -162,3 +163,17 @@ class InboxUpdate(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True,
                                                          index=True)
+
+
+class OperatorSession(Base):
+    """One signed-in session of the web dashboard: a row from sign-in until sign-out (deleted),
+    the operator's "sign out everywhere" (deleted) or its expiry (purged later). The id is the
+    SHA-256 of the session id the cookie carries, never the id itself, so a copy of the database
+    signs no one in."""
+
+    __tablename__ = "operator_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex
+    operator: Mapped[str] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

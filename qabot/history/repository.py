@@ -93,6 +93,13 @@ class History:
 
         return Reports(self.engine)
 
+    def operator_sessions(self):
+        """The web dashboard's operator sessions over this database (``history.sessions``),
+        on this history's clock."""
+        from qabot.history.sessions import OperatorSessions
+
+        return OperatorSessions(self.engine, self.clock)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
