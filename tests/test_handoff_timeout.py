@@ -17,6 +17,7 @@ from qabot.frontends import telegram as tg
 from qabot.frontends.web import build_app
 from qabot.history import History
 from tests.fakes import related_confidences
+from tests.test_console import _script
 
 QUESTION = "When can annual payments be refunded?"
 NOTICE = ("No one from the support team has replied for 60 minutes, so I'm back to answer "
@@ -262,17 +263,6 @@ def test_chat_says_when_it_resumes_a_handed_off_conversation(make_engine):
     assert out[1] == console.RESUMED_HANDOFF and "/reset" in out[1]
     assert out[2].startswith("bot> New conversation")
     assert out[3].startswith("bot> 30 days")  # the bot answers in the new one
-
-
-def _script(lines):
-    it = iter(lines)
-
-    def read(prompt: str) -> str:
-        try:
-            return next(it)
-        except StopIteration:
-            raise EOFError from None
-    return read
 
 
 def test_chat_says_nothing_more_in_an_open_conversation(make_engine):
