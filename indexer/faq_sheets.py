@@ -1,5 +1,11 @@
 """FAQ sheets (CSV, TSV, JSONL with question/answer columns or keys) -> FaqEntries. Rows without
-a question or an answer are skipped with a warning; a sheet with none is a LoadError."""
+a question or an answer are skipped with a warning; a sheet with none is a LoadError.
+
+Formula escaping (CSV and TSV): a cell that starts with ``=``, ``+``, ``-`` or ``@`` would be a
+formula when the sheet is opened in a spreadsheet, so ``escape_cell`` writes it with a leading
+``'`` (the spreadsheets' own "this is text" mark), and every CSV/TSV sheet is read through
+``unescape_cell``, which drops one leading ``'`` when one of those characters follows its
+leading quotes. The two are inverse: any text survives ``unescape_cell(escape_cell(text))``."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import json
 from indexer.documents import FaqEntry, LoadedFile
 from indexer.errors import LoadError
 
+FORMULA_STARTS = ("=", "+", "-", "@")
 _QUESTION_KEYS = ("question", "q", "questions")
 _ANSWER_KEYS = ("answer", "a", "answers")
 
@@ -35,6 +42,19 @@ def load_faq(text: str, source: str, suffix: str) -> LoadedFile:
     return LoadedFile(source, faqs=tuple(faqs), warnings=tuple(warnings))
 
 
+def escape_cell(text: str) -> str:
+    """A CSV/TSV cell a spreadsheet shows as text: one more ``'`` before a formula character
+    that leads the text or follows its leading ``'`` (so that ``unescape_cell`` gives it back)."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def unescape_cell(text: str) -> str:
+    """The text of a CSV/TSV cell: one leading ``'`` dropped when a formula character follows."""
+    if text.startswith("'") and text[1:].lstrip("'").startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
+
+
 def _pick(row: dict, keys: tuple[str, ...]) -> str:
     for key in keys:
         value = row.get(key)
@@ -56,10 +76,15 @@ def _table_rows(text: str, source: str, suffix: str) -> list[tuple[int, dict | s
     rows: list[tuple[int, dict | str]] = []
     try:
         for number, raw in enumerate(reader, start=1):
-            rows.append((number, {str(k).strip().lower(): v for k, v in raw.items() if k}))
+            rows.append((number, {str(k).strip().lower(): _cell(v)
+                                  for k, v in raw.items() if k}))
     except csv.Error as exc:
         raise LoadError(source, f"malformed {suffix[1:].upper()} ({exc})") from exc
     return rows
+
+
+def _cell(value):
+    return unescape_cell(value) if isinstance(value, str) else value
 
 
 def _jsonl_rows(text: str, source: str) -> list[tuple[int, dict | str]]:

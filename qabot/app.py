@@ -1,10 +1,15 @@
 """The composition root: Settings -> a ready ChatEngine (index, models, history), and the
-services front ends need beyond the engine (``reindex``). Front ends, the CLI, health checks and
-evaluations build what they use here, never by hand."""
+services front ends need beyond the engine (``reindex``, ``add_operator_answers``). Front ends,
+the CLI, health checks and evaluations build what they use here, never by hand."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 from qabot.config import Settings
+from qabot.curation import OperatorAnswer
 from qabot.dialogue.engine import ChatEngine
 
 
@@ -106,17 +111,92 @@ def reindex(engine: ChatEngine, settings: Settings) -> str:
     """Sync the index with the knowledge-base folder (an atomic generation swap, with the
     index's own embedding model), then make the engine read the new generation; returns a
     one-line summary. The previous index stays live if this raises."""
+    report = sync_index(settings, engine.retriever.embedder)
+    engine.reload_index()
+    return reindex_summary(report)
+
+
+def sync_index(settings: Settings, embedder=None, *, wait_s: float = 0.0):
+    """The one incremental reindex (the dashboard's Rebuild, Telegram's /reindex, operator
+    answers): ``settings.kb_dir`` -> ``settings.index_dir`` by content hash, so only changed
+    files are embedded, with ``embedder`` (default: the index's own model, or the default model
+    for a new index). Waits up to ``wait_s`` seconds while another writer holds the index.
+    Returns the indexer's ``SyncReport``."""
+    import time
+
+    from indexer.errors import IndexLockedError
     from indexer.sync import build
     from qabot.errors import InvalidSettingError
 
     if settings.kb_dir is None:
         raise InvalidSettingError("no knowledge-base folder is configured (QABOT_KB_DIR)")
-    report = build(settings.kb_dir, settings.index_dir, engine.retriever.embedder)
-    engine.reload_index()
+    embedder = embedder or index_embedder(settings)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return build(settings.kb_dir, settings.index_dir, embedder)
+        except IndexLockedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def index_embedder(settings: Settings):
+    """The embedder the index at ``settings.index_dir`` was built with (the default model when
+    there is no index yet); nothing is loaded until it embeds."""
+    from indexer import embedding
+    from indexer.manifest import MANIFEST, read_manifest
+
+    if not (settings.index_dir / MANIFEST).is_file():
+        return embedding.SentenceTransformerEmbedder.named(None)
+    manifest = read_manifest(settings.index_dir)
+    return embedding.embedder_for(manifest.model_name, manifest.dimension)
+
+
+def reindex_summary(report) -> str:
+    """One line for operators about a ``SyncReport``."""
     plan = report.plan
     return (f"Reindexed: {len(plan.added)} files added, {len(plan.updated)} updated, "
             f"{len(plan.removed)} removed, {len(plan.unchanged)} unchanged; "
             f"{len(report.failures)} skipped.")
+
+
+@dataclass(frozen=True)
+class TaughtAnswers:
+    """What ``add_operator_answers`` did: the rows saved, the sheet, the reindex's summary and
+    the index generation that now serves them."""
+
+    answers: tuple[OperatorAnswer, ...]
+    sheet: Path
+    summary: str
+    generation: str
+
+
+def add_operator_answers(settings: Settings, question: str, answer: str, *,
+                         also: Sequence[str] = (), category: str | None = None,
+                         author: str | None = None, engine: ChatEngine | None = None,
+                         wait_s: float = 60.0) -> TaughtAnswers:
+    """Teach the bot an answer: append it (one row per phrasing) to the knowledge base's
+    managed FAQ sheet, then reindex incrementally (only the sheet is embedded again) and, given
+    an ``engine``, make it read the new generation. Bad input raises ``OperatorAnswerError`` and
+    changes nothing; a failed reindex after the save raises ``NotIndexedError`` (the answer is
+    indexed by the next reindex)."""
+    from indexer.manifest import read_manifest
+    from qabot.curation import append_answers, new_answers
+    from qabot.errors import Error, NotIndexedError
+
+    answers = new_answers(question, answer, also=also, category=category, author=author)
+    sheet = append_answers(settings.kb_dir, answers)
+    embedder = engine.retriever.embedder if engine is not None else None
+    try:
+        report = sync_index(settings, embedder, wait_s=wait_s)
+    except Error as exc:
+        raise NotIndexedError(f"saved {len(answers)} question(s) to {sheet}, but the index was "
+                              f"not updated: {exc}") from exc
+    if engine is not None:
+        engine.reload_index()
+    manifest = report.manifest or read_manifest(settings.index_dir)
+    return TaughtAnswers(tuple(answers), sheet, reindex_summary(report), manifest.generation)
 
 
 def health(settings: Settings) -> dict:

@@ -24,7 +24,8 @@ Error = _indexer.IndexerError
 
 __all__ = ["Error", "IndexCorruptError", "IndexLockedError", "IndexNotFoundError",
            "InvalidSettingError", "KnowledgeBaseNotFoundError", "LoadError",
-           "ModelMismatchError", "ModelNotFoundError", "NoIndexableFilesError", "QabotError"]
+           "ModelMismatchError", "ModelNotFoundError", "NoIndexableFilesError",
+           "NotIndexedError", "OperatorAnswerError", "QabotError"]
 
 
 class QabotError(Error):
@@ -38,3 +39,14 @@ class ModelNotFoundError(QabotError):
 class InvalidSettingError(QabotError, _indexer.InvalidSettingError):
     """A setting has an invalid value (also an indexer ``InvalidSettingError`` and a
     ``ValueError``)."""
+
+
+class OperatorAnswerError(QabotError):
+    """An operator's answer was refused and nothing was changed: an empty question or answer,
+    an answer too long, no knowledge-base folder configured, or a sheet or folder that cannot be
+    written."""
+
+
+class NotIndexedError(QabotError):
+    """Operator answers were saved to the knowledge base, but the index could not be updated
+    (they are indexed by the next successful reindex)."""

@@ -10,7 +10,7 @@ import sys
 
 from indexer.cli import SubcommandParser
 from qabot import __version__
-from qabot.cli import chat, confidence, evaluation, history, intents, reader, retriever
+from qabot.cli import chat, confidence, evaluation, faq, history, intents, reader, retriever
 from qabot.cli.options import common_parser
 from qabot.errors import Error
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export an artifact").add_subparsers(
         dest="what", required=True, metavar="WHAT")
     history.add_parsers(sub, common, export)
+    faq.add_parsers(sub, common)
     reader.add_parsers(train, evaluate, export)
     intents.add_parsers(train, evaluate)
     confidence.add_parsers(train)

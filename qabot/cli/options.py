@@ -23,7 +23,8 @@ def common_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace):
     from qabot.config import load_settings
 
-    return load_settings(args.config, index_dir=args.index, database_url=args.db)
+    return load_settings(args.config, index_dir=args.index, database_url=args.db,
+                         kb_dir=getattr(args, "kb", None))
 
 
 def titles(spec: str | None) -> list[str] | None:
