@@ -95,6 +95,18 @@ def serving(url: str, process: subprocess.Popen) -> bool:
         return response.status == 200
 
 
+def screenshot_and_vote(browser, wait, reply, screenshot: str, label: str) -> None:
+    """Save the page's screenshot, then vote on ``reply`` and wait for the vote to show."""
+    from selenium.webdriver.common.by import By
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / screenshot))
+    button = f"button[aria-label='{label}']"
+    reply.find_element(By.CSS_SELECTOR, button).click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, button)
+               .get_attribute("aria-pressed") == "true")
+
+
 @pytest.fixture
 def web_server(serve_web):
     return serve_web()
@@ -120,12 +132,7 @@ def test_the_widget_answers_takes_a_vote_survives_a_reload_and_the_operators_see
     highlighted = answer.find_element(By.CSS_SELECTOR, ".qb-src mark").text
     assert "30 days" in highlighted  # the answer, marked in its source's sentence
     assert "refund" in answer.find_element(By.CSS_SELECTOR, ".qb-src").text.lower()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / "widget.png"))
-
-    answer.find_element(By.CSS_SELECTOR, "button[aria-label=Helpful]").click()
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button[aria-label=Helpful]")
-               .get_attribute("aria-pressed") == "true")
+    screenshot_and_vote(browser, wait, answer, "widget.png", "Helpful")
     history = History.open(f"sqlite:///{db}")
     assert history.stats().feedback_up == 1
     history.close()
@@ -179,12 +186,7 @@ def test_the_widget_shows_a_related_reply_as_a_suggestion_with_links_and_takes_a
     assert links and all(
         (a.get_attribute("href").startswith(base), a.get_attribute("target"),
          a.get_attribute("rel")) == (True, "_blank", "noopener") for a in links)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / "widget-related.png"))
-
-    reply.find_element(By.CSS_SELECTOR, "button[aria-label='Not helpful']").click()
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button[aria-label='Not helpful']")
-               .get_attribute("aria-pressed") == "true")
+    screenshot_and_vote(browser, wait, reply, "widget-related.png", "Not helpful")
     history = History.open(f"sqlite:///{db}")
     (down,) = history.rated_answers(-1)
     assert down.answer.kind == "related"
