@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from qabot.config import Settings
@@ -94,6 +95,85 @@ def dashboard_reports(engine: ChatEngine):
     return engine.history.reports()
 
 
+def operator_desk(engine: ChatEngine):
+    """Operator replies and releases in the engine's history (``history.desk``), journaled
+    for delivery on the channels that push (``channels.PUSHED``)."""
+    from qabot.channels import PUSHED
+
+    return engine.history.operator_desk(PUSHED)
+
+
+def outbox(engine: ChatEngine, channel: str):
+    """The journal of what goes out to ``channel``'s users (operator messages, release
+    lines): an ``Inbox`` whose entries are ``history.desk.Delivery`` payloads."""
+    from qabot.history.desk import outbox_channel
+
+    return engine.history.inbox(outbox_channel(channel))
+
+
+@dataclass(frozen=True)
+class TaughtAnswerUse:
+    """One answer an operator added (all its phrasings) and how often the bot gave it since."""
+
+    questions: tuple[str, ...]
+    answer: str
+    author: str | None
+    created_at: datetime
+    uses: int
+
+
+@dataclass(frozen=True)
+class OperatorActivity:
+    waiting: int  # conversations waiting for a person
+    oldest_waiting_since: datetime | None
+    replies_by: dict[str, int]  # operator -> replies in the last ``days``
+    answers: tuple[TaughtAnswerUse, ...]  # added in the last ``days``, newest first
+    days: int
+
+
+def operator_activity(engine: ChatEngine, settings: Settings, days: int = 30
+                      ) -> OperatorActivity:
+    """The dashboard's operator panel: handoffs waiting (and the oldest one's wait), replies
+    by each operator, the answers added to the managed FAQ sheet in the last ``days`` and how
+    often the bot gave each since it was added."""
+    from qabot.curation import SHEET_NAME, list_answers
+    from qabot.errors import Error
+
+    desk = operator_desk(engine)
+    activity = desk.activity(days)
+    since = engine.history.clock() - timedelta(days=days)
+    try:
+        rows = list_answers(settings.kb_dir) if settings.kb_dir is not None else []
+    except Error:  # a sheet that cannot be read: the panel says nothing about answers
+        rows = []
+    grouped: dict[tuple, list[OperatorAnswer]] = {}
+    for row in rows:
+        added = _parse_time(row.created_at)
+        if added is not None and added >= since:
+            grouped.setdefault((row.answer, row.author, added), []).append(row)
+    given = desk.faq_replies(SHEET_NAME, since) if grouped else []
+    answers = []
+    for (answer, author, added), phrasings in grouped.items():
+        questions = tuple(p.question for p in phrasings)
+        uses = sum(1 for question, when in given
+                   if question in questions and _aware(when) >= added)
+        answers.append(TaughtAnswerUse(questions, answer, author, added, uses))
+    answers.sort(key=lambda a: a.created_at, reverse=True)
+    return OperatorActivity(activity.waiting, activity.oldest_waiting_since,
+                            activity.replies_by, tuple(answers), days)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        return _aware(datetime.fromisoformat(text.replace("Z", "+00:00"))) if text else None
+    except ValueError:
+        return None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def index_info(settings: Settings) -> dict:
     """What the operators see of the index: generation, model, counts, when it was built."""
     from indexer.manifest import read_manifest
@@ -170,23 +250,31 @@ class TaughtAnswers:
     sheet: Path
     summary: str
     generation: str
+    resolved: int = 0  # unanswered questions it covered (they left the unanswered list)
 
 
 def add_operator_answers(settings: Settings, question: str, answer: str, *,
                          also: Sequence[str] = (), category: str | None = None,
                          author: str | None = None, engine: ChatEngine | None = None,
-                         wait_s: float = 60.0) -> TaughtAnswers:
+                         history=None, wait_s: float = 60.0) -> TaughtAnswers:
     """Teach the bot an answer: append it (one row per phrasing) to the knowledge base's
     managed FAQ sheet, then reindex incrementally (only the sheet is embedded again) and, given
-    an ``engine``, make it read the new generation. Bad input raises ``OperatorAnswerError`` and
-    changes nothing; a failed reindex after the save raises ``NotIndexedError`` (the answer is
-    indexed by the next reindex)."""
+    an ``engine``, make it read the new generation. The unanswered questions equal to one of the
+    phrasings leave the unanswered list, in the engine's history (or ``history``'s). Bad input
+    raises ``OperatorAnswerError`` and changes nothing; a failed reindex after the save raises
+    ``NotIndexedError`` (the answer is indexed by the next reindex)."""
     from indexer.manifest import read_manifest
     from qabot.curation import append_answers, new_answers
     from qabot.errors import Error, NotIndexedError
 
     answers = new_answers(question, answer, also=also, category=category, author=author)
     sheet = append_answers(settings.kb_dir, answers)
+    history = engine.history if engine is not None else history
+    resolved = 0
+    if history is not None:
+        from qabot.channels import PUSHED
+
+        resolved = history.operator_desk(PUSHED).mark_answered(a.question for a in answers)
     embedder = engine.retriever.embedder if engine is not None else None
     try:
         report = sync_index(settings, embedder, wait_s=wait_s)
@@ -196,7 +284,8 @@ def add_operator_answers(settings: Settings, question: str, answer: str, *,
     if engine is not None:
         engine.reload_index()
     manifest = report.manifest or read_manifest(settings.index_dir)
-    return TaughtAnswers(tuple(answers), sheet, reindex_summary(report), manifest.generation)
+    return TaughtAnswers(tuple(answers), sheet, reindex_summary(report), manifest.generation,
+                         resolved)
 
 
 def health(settings: Settings) -> dict:

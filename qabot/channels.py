@@ -7,6 +7,11 @@ CONSOLE = "console"  # qabot chat / qabot ask (frontends/console.py)
 TELEGRAM = "telegram"  # qabot telegram (frontends/telegram_io.py)
 WEB = "web"  # qabot web: the HTTP API and the widget (frontends/web.py)
 CHANNELS = (CONSOLE, TELEGRAM, WEB)
+MAX_MESSAGE_CHARS = 4000  # the longest message the web API takes, or an operator may send
+# channels whose operator messages are pushed to the user (through the outbox: history.desk);
+# the web widget pulls them (GET /api/v1/conversations/{id}/messages), the console shows them
+# at the user's next turn
+PUSHED = (TELEGRAM,)
 
 
 def spoken(names: tuple[str, ...] = CHANNELS) -> str:

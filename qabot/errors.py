@@ -50,3 +50,9 @@ class OperatorAnswerError(QabotError):
 class NotIndexedError(QabotError):
     """Operator answers were saved to the knowledge base, but the index could not be updated
     (they are indexed by the next successful reindex)."""
+
+
+class OperatorReplyError(QabotError):
+    """An operator's reply (or release) in a conversation was refused and nothing was stored:
+    an empty or over-long text, no such conversation, or one that no longer waits for a
+    person."""

@@ -26,7 +26,7 @@ def test_schema_is_created_by_alembic_and_upgrade_is_idempotent(history_url):
     assert {"users", "conversations", "messages", "feedback", "unanswered", "handoffs",
             "alembic_version"} <= tables
     with history.engine.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar() == "0004"
+        assert c.execute(text("select version_num from alembic_version")).scalar() == "0005"
     history.upgrade()  # a second run changes nothing and does not fail
     history.close()
 

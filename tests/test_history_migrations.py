@@ -99,7 +99,10 @@ def _write_everything(h: History) -> str:
     reply = h.add_reply(conv.id, asked, "I don't know", kind="none", score=2.0,
                         unanswered="who is the CEO?", handoff="no answer")
     h.add_feedback(reply, -1, "useless")
-    assert h.release(conv.id, by="operator:1")
+    desk = h.operator_desk(("telegram",))  # an operator's reply and release, with deliveries
+    assert desk.reply(conv.id, "Hello, Ann here.", "ann").author == "ann"
+    assert desk.release(conv.id, "web:ann", "You're talking to the bot again.") is not None
+    assert desk.mark_answered(["Who is the  CEO?"]) == 1  # sets unanswered.answered_at
     h.inbox("telegram").record(1, "42", '{"update_id": 1}')
     return h.operator_sessions().open("ann", timedelta(hours=12))
 
@@ -173,5 +176,8 @@ def test_every_migration_steps_down_and_up_again_keeping_the_data(history_url):
     session = _write_everything(h)
     assert h.message_by_key("telegram:2").text == "who is the CEO?"
     assert h.operator_sessions().check(session) == "ann"
-    assert len(h.unanswered()) == 1 and h.stats().feedback_down == 1
+    assert h.unanswered() == [] and h.stats().unanswered == 1  # answered, still counted
+    assert h.stats().feedback_down == 1
+    assert [m.kind for m in h.messages(h.message_by_key("telegram:2").conversation_id)][-2:] \
+        == ["operator", "released"]
     h.close()

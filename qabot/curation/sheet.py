@@ -27,12 +27,13 @@ from pathlib import Path
 
 from indexer.faq_sheets import escape_cell, unescape_cell
 from indexer.fsutil import write_atomic
+from qabot.channels import MAX_MESSAGE_CHARS
 from qabot.errors import OperatorAnswerError
 
 SHEET_NAME = "operator-answers.csv"
 LOCK_NAME = f".{SHEET_NAME}.lock"
 COLUMNS = ("question", "answer", "category", "author", "created_at")
-MAX_ANSWER_CHARS = 4000
+MAX_ANSWER_CHARS = MAX_MESSAGE_CHARS  # as long as a message may be
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 RELEASED_BY = "bot:timeout"  # the released handoff's released_by
+# what the user reads when an operator gives the conversation back to the bot (stored as a
+# message of kind "released" and delivered like an operator's reply: history.desk)
+RELEASED_LINE = "You're talking to the bot again. Ask me anything!"
 _OPENING = "No one from the support team has replied for "
 
 

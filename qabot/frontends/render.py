@@ -12,6 +12,14 @@ TELEGRAM_LIMIT = 4096
 RELATED_LABEL = "Related (not certain):"
 
 
+def first_name(author: str | None) -> str:
+    """What a user sees of the operator who wrote to them: the first word of the operator's
+    account name ("Ann Lee" -> "Ann", "ann.lee@example.com" -> "ann"), never the full account."""
+    word = (author or "").split()[0] if (author or "").split() else ""
+    word = word.split("@")[0].split(".")[0]
+    return word[:40] or "Support"
+
+
 def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     """Pieces of at most ``limit`` characters, cut at paragraph boundaries, else at line,
     sentence or word boundaries, else hard; nothing is lost but the whitespace at the cuts."""

@@ -2,6 +2,9 @@
 
 ``POST /api/v1/chat`` takes ``{"user", "text", "conversation_id"}`` and returns the
 conversation id and the engine's typed Reply as JSON; ``POST /api/v1/feedback`` rates a reply;
+``GET /api/v1/conversations/{id}/messages?user=U&after=ID`` pages through a conversation's
+messages (the widget polls it for an operator's replies while a person answers; only the
+conversation's own user may read it, anyone else gets 404);
 the OpenAPI schema is at ``/api/v1/openapi.json``. Bad JSON, missing or over-long fields get a
 4xx with a JSON error (``{"error": ..., "problems": [{"field", "problem"}]}``) and store
 nothing. Limits: requests per minute per client (429 with ``Retry-After``; the client is the
@@ -25,7 +28,7 @@ from dataclasses import asdict
 from functools import cache, partial
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -33,11 +36,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from qabot.app import operator_desk
+from qabot.channels import MAX_MESSAGE_CHARS
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 from qabot.dialogue.links import is_web_url
 from qabot.dialogue.replies import Reply
 from qabot.frontends.body_limit import BodyLimit
+from qabot.frontends.render import first_name
 
 CHANNEL = "web"
 STATIC = Path(__file__).with_name("static")
@@ -50,7 +56,7 @@ LARGEST_ID = 2**63 - 1  # ids are the database's integers: 1 .. 2**63-1 (SQLite,
 class ChatRequest(BaseModel):
     user: str = Field(pattern=USER_PATTERN, description="the client's id for its user "
                       "(the widget keeps a random one per browser)")
-    text: str = Field(min_length=1, max_length=4000, description="the user's message")
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="the user's message")
     conversation_id: int | None = Field(default=None, ge=1, le=LARGEST_ID,
                                         description="continue this conversation (the user's "
                                         "own); null: the current one")
@@ -65,6 +71,29 @@ class FeedbackRequest(BaseModel):
 class HandoffRequest(BaseModel):
     user: str = Field(pattern=USER_PATTERN)
     conversation_id: int | None = Field(default=None, ge=1, le=LARGEST_ID)
+
+
+class MessagesResponse(BaseModel):
+    messages: list[dict] = Field(description="the conversation's messages after ``after``, "
+                                 "oldest first, at most 100 (page on with the last id): id, "
+                                 "from (user, bot or operator), text, kind (operator: a "
+                                 "person's reply; released: the line saying the bot is back; "
+                                 "else the bot reply's kind, or null for the user's), author "
+                                 "(an operator's first name, else null), created_at (ISO 8601)")
+    handed_off: bool = Field(description="whether the conversation waits for a person: poll "
+                             "for their replies while it does")
+
+
+PAGE = 100  # messages per GET .../messages
+
+
+def message_json(message) -> dict:
+    """A stored message as the messages route sends it (an operator by first name only)."""
+    sender = ("user" if message.direction == "in" else
+              "operator" if message.kind == "operator" else "bot")
+    return {"id": message.id, "from": sender, "text": message.text, "kind": message.kind,
+            "author": first_name(message.author) if sender == "operator" else None,
+            "created_at": message.created_at.isoformat()}
 
 
 class ChatResponse(BaseModel):
@@ -220,6 +249,22 @@ def build_app(engine: ChatEngine, settings: Settings, *,
             conversation = body.conversation_id
         await run(engine.hand_off, conversation, "web: asked for a person")
         return {"conversation_id": conversation, "text": HANDED_OFF}
+
+    desk = operator_desk(engine)
+
+    @app.get(f"{API}/conversations/{{conversation_id}}/messages",
+             response_model=MessagesResponse,
+             responses={404: {"description": "no such conversation of this user"}})
+    async def messages(conversation_id: int, user: str = Query(pattern=USER_PATTERN),
+                       after: int = Query(0, ge=0, le=LARGEST_ID)):
+        """The conversation's messages after message ``after``: what the widget polls for
+        while a person answers (their replies, kind operator, and the release line)."""
+        if not 1 <= conversation_id <= LARGEST_ID or await run(
+                engine.owner_of_conversation, conversation_id) != (CHANNEL, user):
+            return _error(404, f"no conversation {conversation_id} of this user")
+        rows = await run(desk.messages_after, conversation_id, after, PAGE)
+        waiting = await run(engine.handed_off, conversation_id)
+        return {"messages": [message_json(m) for m in rows], "handed_off": waiting}
 
     from qabot.frontends.web_admin import add_admin
 

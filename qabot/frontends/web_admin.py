@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from qabot.app import dashboard_reports, index_info
+from qabot.app import dashboard_reports, index_info, operator_activity
 from qabot.app import reindex as reindex_service
 from qabot.frontends.render import transcript
 from qabot.frontends.web_auth import (
@@ -41,6 +41,7 @@ from qabot.frontends.web_auth import (
     read_session,
     verify_password,
 )
+from qabot.frontends.web_desk import Gate, add_desk, answer_link, operators_section
 
 COOKIE, PRE = "qabot_session", "qabot_pre"
 LARGEST_ID = 2**63 - 1  # the database's integer range (BIGINT): an id beyond it names nothing
@@ -219,32 +220,29 @@ def add_admin(app: FastAPI, engine, settings, run) -> None:
         return _page("Dashboard", _render(data, csrf, notice), operator=session.operator,
                      csrf=csrf)
 
-    async def guarded(request: Request):
-        """The session and a refusal (one of them None) for a state-changing post: it needs
-        a live session and the form's CSRF token."""
+    async def guarded_form(request: Request):
+        """The session, the form and a refusal (the refusal None, or the others) for a
+        state-changing post: it needs a live session and the form's CSRF token."""
         form = await _form(request)
         session = await session_of(request)
         if session is None or not form_ok(request, form):
-            return None, refused()
-        return session, None
+            return None, None, refused()
+        return session, form, None
 
-    @app.post("/admin/release/{conversation}", include_in_schema=False)
-    async def release(conversation: str, request: Request):
-        """Give a handed-off conversation back to the bot (the id is checked here, after the
-        session, so a malformed or out-of-range one is this page's 404, not a 422 or 500)."""
-        session, refusal = await guarded(request)
-        if refusal is not None:
-            return refusal
-        conversation_id = database_id(conversation)
-        if conversation_id is None:
-            return _page("Not found", f"<p>No conversation {escape(conversation[:40])}. "
-                         '<a href="/admin">Back to the dashboard</a>.</p>', status=404,
-                         operator=session.operator,
-                         csrf=csrf_token(secret, request.cookies[COOKIE]))
-        done = await run(engine.release, conversation_id, f"web:{session.operator}")
-        text = (f"Conversation {conversation_id} is back with the bot." if done
-                else f"Conversation {conversation_id} is not handed off.")
-        return RedirectResponse(f"/admin?notice={quote(text)}", status_code=303)
+    async def guarded(request: Request):
+        """The session and a refusal (one of them None) for a state-changing post."""
+        session, _, refusal = await guarded_form(request)
+        return session, refusal
+
+    def not_found(request: Request, session, text: str) -> HTMLResponse:
+        return _page("Not found", f'<p>{escape(text)} <a href="/admin">Back to the '
+                     "dashboard</a>.</p>", status=404, operator=session.operator,
+                     csrf=csrf_token(secret, request.cookies[COOKIE]))
+
+    add_desk(app, engine, settings, run, Gate(
+        session_of=session_of, guarded=guarded_form,
+        csrf=lambda request: csrf_token(secret, request.cookies[COOKIE]), page=_page,
+        signed_out=signed_out, not_found=not_found), database_id)
 
     @app.post("/admin/rebuild", include_in_schema=False)
     async def rebuild(request: Request):
@@ -277,7 +275,8 @@ def _gather(engine, settings) -> dict:
             "handoffs": [(h, engine.transcript(h.conversation_id, 20)) for h in waiting],
             "index": index_info(settings), "eval": summary,
             "curve": settings.web_eval_dir is not None
-            and (settings.web_eval_dir / "curve.png").is_file()}
+            and (settings.web_eval_dir / "curve.png").is_file(),
+            "operators": operator_activity(engine, settings), "now": engine.history.clock()}
 
 
 def _render(data: dict, csrf: str, notice: str | None) -> str:
@@ -293,28 +292,35 @@ def _render(data: dict, csrf: str, notice: str | None) -> str:
         f"{sum(d.not_helpful for d in days)}. <span class=muted>Light bars: messages; dark: "
         f"answered.</span></p>{chart(days)}</section>")
     rows = "".join(f"<tr><td>{c.count}</td><td>{escape(c.example)}</td><td class=muted>"
-                   f"{escape(' · '.join(dict.fromkeys(c.questions[1:4])))}</td></tr>"
+                   f"{escape(' · '.join(dict.fromkeys(c.questions[1:4])))}</td>"
+                   f"<td>{answer_link(c.example, c.questions[1:])}</td></tr>"
                    for c in data["clusters"])
     parts.append("<section><h2>Unanswered questions, grouped</h2>" + (
-        f"<table><tr><th>count</th><th>example</th><th>also</th></tr>{rows}</table>" if rows
+        f"<table><tr><th>count</th><th>example</th><th>also</th><th></th></tr>{rows}</table>"
+        if rows
         else "<p class=muted>None.</p>") + "</section>")
     rows = "".join(
         f"<tr><td>{escape(r.question)}</td><td>{escape(r.answer.kind or '')}</td><td>"
         f"{escape(r.answer.text[:300])}</td><td>"
-        f"{escape('; '.join(s.get('location', '') for s in r.answer.sources[:2]))}</td></tr>"
+        f"{escape('; '.join(s.get('location', '') for s in r.answer.sources[:2]))}</td>"
+        f"<td>{answer_link(r.question)}</td></tr>"
         for r in data["rated_down"])
     parts.append("<section><h2>Replies rated 👎</h2>" + (
-        "<table><tr><th>question</th><th>kind</th><th>reply</th><th>sources</th></tr>"
+        "<table><tr><th>question</th><th>kind</th><th>reply</th><th>sources</th><th></th>"
+        "</tr>"
         f"{rows}</table>" if rows else "<p class=muted>None.</p>") + "</section>")
     items = "".join(
-        f"<div><p><strong>Conversation {h.conversation_id}</strong> ({escape(h.channel)} user "
+        f'<div><p><strong><a href="/admin/conversations/{h.conversation_id}">Conversation '
+        f"{h.conversation_id}</a></strong> ({escape(h.channel)} user "
         f"{escape(h.name or h.user)}, waiting since {h.requested_at:%Y-%m-%d %H:%M}) "
+        f'<a href="/admin/conversations/{h.conversation_id}">Open and reply</a> ' 
         f'<form class="inline" method="post" action="/admin/release/{h.conversation_id}">'
         f"{token}<button>Release to the bot</button></form></p>"
         f"<pre>{escape(transcript(messages, '').strip())}</pre></div>"
         for h, messages in data["handoffs"])
     parts.append("<section><h2>Waiting for a person</h2>" + (items or
                  "<p class=muted>Nobody.</p>") + "</section>")
+    parts.append(operators_section(data["operators"], data["now"]))
     info = data["index"]
     described = ("missing" if info.get("missing") else
                  f"{info['generation']}: {info['files']} files, {info['passages']} passages, "

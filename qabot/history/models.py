@@ -5,8 +5,9 @@ unanswered questions and handoffs. The schema is created and upgraded by Alembic
 Deleting a user deletes their conversations, and a conversation its messages, feedback,
 unanswered questions and handoffs (ON DELETE CASCADE, and the ORM cascades the same way).
 ``inbox`` is the journal of channel updates (``inbox.py``): what arrived, who is answering it,
-and what is done. ``operator_sessions`` holds the web dashboard's signed-in sessions
-(``sessions.py``).
+and what is done; its channel ``<channel>:out`` journals what goes the other way, the operator
+messages and release lines a channel must push to its user (``desk.py``).
+``operator_sessions`` holds the web dashboard's signed-in sessions (``sessions.py``).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class Message(Base):
     # retried update finds its message (and reply) instead of storing them twice
     update_key: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True,
                                                    index=True)
+    # who wrote a message of kind "operator" (the operator's account name); else null
+    author: Mapped[str | None] = mapped_column(String(128), nullable=True)
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
     feedback: Mapped[list[Feedback]] = relationship(cascade="all, delete-orphan",
                                                     passive_deletes=True)
@@ -127,6 +130,8 @@ class Unanswered(Base):
     best_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  index=True)
+    # when an operator's answer (the managed FAQ sheet) covered it: off the unanswered list
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Handoff(Base):

@@ -30,6 +30,7 @@ class StoredMessage:
     topic: str | None = None
     reply_to: int | None = None
     sources: tuple[dict, ...] = ()
+    author: str | None = None  # the operator who wrote a message of kind "operator"
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def _message(row: Message) -> StoredMessage:
     sources = tuple(json.loads(row.sources_json)) if row.sources_json else ()
     return StoredMessage(row.id, row.conversation_id, row.direction, row.text, row.created_at,
                          row.intent, row.confidence, row.kind, row.score, row.latency_ms,
-                         row.topic, row.reply_to, sources)
+                         row.topic, row.reply_to, sources, row.author)
 
 
 def _conversation(row: Conversation) -> ConversationInfo:
@@ -99,6 +99,13 @@ class History:
         from qabot.history.sessions import OperatorSessions
 
         return OperatorSessions(self.engine, self.clock)
+
+    def operator_desk(self, pushed: tuple[str, ...] = ()):
+        """What operators do in conversations over this database (``history.desk``): their
+        replies and releases, journaled for delivery on the ``pushed`` channels."""
+        from qabot.history.desk import OperatorDesk
+
+        return OperatorDesk(self.engine, pushed, self.clock)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -300,8 +307,11 @@ class History:
                              question=_storable(question), best_score=best_score))
 
     def unanswered(self, limit: int | None = None) -> list[UnansweredQuestion]:
+        """The questions still unanswered (none an operator's answer has covered since),
+        newest first."""
         with self._session() as s:
-            query = select(Unanswered).order_by(Unanswered.id.desc())
+            query = (select(Unanswered).where(Unanswered.answered_at.is_(None))
+                     .order_by(Unanswered.id.desc()))
             if limit:
                 query = query.limit(limit)
             return [UnansweredQuestion(r.id, r.conversation_id, r.question, r.best_score,

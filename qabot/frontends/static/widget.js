@@ -1,6 +1,8 @@
 /* qabot chat widget: include with one tag, <script src="https://bot.example.com/widget.js" defer></script>.
    Plain JavaScript, no build step. The conversation is kept in localStorage across page loads;
-   every text is inserted as text, never as HTML. */
+   every text is inserted as text, never as HTML. While a person from the support team answers
+   (the conversation is handed off), it polls GET /api/v1/conversations/{id}/messages for their
+   replies and the line saying the bot is back. */
 (function () {
   "use strict";
   var me = document.currentScript;
@@ -14,7 +16,7 @@
       if (saved && saved.user) return saved;
     } catch (e) { /* private mode or bad data: start afresh */ }
     var id = "web-" + Math.random().toString(36).slice(2) + Date.now().toString(36);
-    return { user: id, conversation: null, messages: [], open: false };
+    return { user: id, conversation: null, messages: [], open: false, waiting: false, after: 0 };
   }
   function save() {
     try { window.localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* full */ }
@@ -34,7 +36,8 @@
     ".qb-panel.qb-open{display:flex}.qb-head{padding:12px 14px;background:#2455c3;color:#fff;border-radius:12px 12px 0 0;" +
     "display:flex;justify-content:space-between;align-items:center}.qb-head button{background:none;border:0;color:#fff;font-size:20px;cursor:pointer}" +
     ".qb-log{flex:1;overflow-y:auto;padding:10px}.qb-msg{margin:6px 0;padding:8px 10px;border-radius:10px;max-width:88%;white-space:pre-wrap}" +
-    ".qb-user{background:#e7eefc;margin-left:auto}.qb-bot{background:#f3f3f3}.qb-src{margin-top:6px;font-size:13px;color:#333;border-left:3px solid #2455c3;padding-left:6px}" +
+    ".qb-user{background:#e7eefc;margin-left:auto}.qb-bot{background:#f3f3f3}.qb-op{background:#e8f6ec;border-left:3px solid #1f8a44}" +
+    ".qb-who{font-size:12px;font-weight:bold;color:#1f6b37;margin-bottom:2px}.qb-src{margin-top:6px;font-size:13px;color:#333;border-left:3px solid #2455c3;padding-left:6px}" +
     ".qb-src mark{background:#ffe58a}.qb-src a,.qb-also a{color:#2455c3}" +
     ".qb-related{background:#fff8e6;border:1px dashed #d9a400}.qb-label{font-size:12px;font-weight:bold;text-transform:uppercase;color:#8a6500}" +
     ".qb-also,.qb-note{margin-top:6px;font-size:13px}.qb-acts button{margin:4px 4px 0 0;border:1px solid #ccc;background:#fff;border-radius:6px;cursor:pointer;font-size:14px}" +
@@ -119,6 +122,14 @@
   }
 
   function render(m) {
+    if (m.who === "operator") {  // a person's reply: their first name, then the text
+      var op = el("div", { "class": "qb-msg qb-op" });
+      op.appendChild(el("div", { "class": "qb-who" }, (m.author || "Support") + " (support team)"));
+      op.appendChild(el("div", {}, m.text));
+      log.appendChild(op);
+      log.scrollTop = log.scrollHeight;
+      return;
+    }
     var bot = m.who !== "user";
     var node = el("div", { "class": "qb-msg " + (bot ? "qb-bot" : "qb-user") + (m.kind === "related" ? " qb-related" : "") },
                   m.kind === "related" ? "" : m.text);
@@ -155,6 +166,35 @@
     }).catch(function () { /* the vote is not stored; the buttons stay as they were */ });
   }
 
+  // while handed off: fetch what the team wrote (and the release line) every few seconds
+  var POLL_MS = 2500, SLOW_MS = 10000, SLOW_AFTER_MS = 600000, polling = null, quietSince = 0;
+  function wait(on) {
+    state.waiting = on;
+    save();
+    if (on && !polling) { quietSince = Date.now(); polling = setTimeout(poll, POLL_MS); }
+  }
+  function poll() {
+    polling = null;
+    if (!state.waiting || !state.conversation) return;
+    var url = base + "/api/v1/conversations/" + state.conversation + "/messages?user=" +
+      encodeURIComponent(state.user) + "&after=" + (state.after || 0);
+    fetch(url).then(function (r) {
+      if (r.status === 404) { state.waiting = false; save(); return null; }
+      return r.ok ? r.json() : null;
+    }).then(function (data) {
+      if (!data) return;
+      data.messages.forEach(function (m) {
+        state.after = Math.max(state.after || 0, m.id);
+        if (m.from === "operator") { add({ who: "operator", author: m.author, text: m.text }); quietSince = Date.now(); }
+        else if (m.kind === "released") add({ who: "bot", text: m.text });
+      });
+      state.waiting = data.handed_off || data.messages.length === 100;
+      save();
+    }).catch(function () { /* offline for a moment: the next poll catches up */ }).then(function () {
+      if (state.waiting && !polling) polling = setTimeout(poll, Date.now() - quietSince > SLOW_AFTER_MS ? SLOW_MS : POLL_MS);
+    });
+  }
+
   function add(m) { state.messages.push(m); state.messages = state.messages.slice(-60); save(); render(m); }
 
   function ask(text) {
@@ -162,7 +202,8 @@
     post("chat", { user: state.user, text: text, conversation_id: state.conversation }).then(function (data) {
       state.conversation = data.conversation_id;
       var r = data.reply;
-      if (r.kind === "handed_off") return save();
+      if (r.kind === "handed_off") return wait(true);  // a person answers: poll for them
+      state.after = Math.max(state.after || 0, r.message_id || 0);
       // a notice (the bot took the conversation back from a person who never replied) comes
       // first, on its own; the reply's text starts with it
       var body = r.text;
@@ -182,6 +223,8 @@
       add({ who: "bot", kind: r.kind === "related" ? "related" : undefined, text: text,
             note: note, id: r.message_id, sources: r.sources,
             rateable: r.kind === "answer" || r.kind === "faq" || r.kind === "related" });
+      if (r.kind === "handoff") wait(true);
+      else if (r.notice) { state.waiting = false; save(); }  // the bot took the conversation back
     }).catch(function () {
       add({ who: "bot", text: "Sorry, something went wrong. Please try again in a moment." });
     });
@@ -199,6 +242,7 @@
     post("handoff", { user: state.user, conversation_id: state.conversation }).then(function (data) {
       state.conversation = data.conversation_id;
       add({ who: "bot", text: data.text });
+      wait(true);
     }).catch(function () {
       add({ who: "bot", text: "Sorry, something went wrong. Please try again in a moment." });
     });
@@ -206,4 +250,5 @@
 
   state.messages.forEach(render);
   if (state.open) show(true);
+  if (state.waiting) { state.waiting = false; wait(true); }  // a page load while a person answers
 })();
