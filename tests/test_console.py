@@ -186,3 +186,36 @@ def test_history_stats_count_related_replies_as_unanswered(make_engine, tmp_path
     assert "related 1 (suggestions, not answers" in capsys.readouterr().out
     assert cli.main(["history", "unanswered", "--db", db]) == 0
     assert "When can annual payments be refunded?" in capsys.readouterr().out
+
+
+def test_the_chat_shows_what_the_team_wrote_at_the_next_turn(make_engine):
+    """An operator's replies from the dashboard, and the release line, show before the
+    user's next message is answered; each once, and none from before the chat began."""
+    from qabot.app import operator_desk
+
+    engine = make_engine()
+    desk = operator_desk(engine)
+    conversation = engine.start("console", "zoe")
+    engine.hand_off(conversation, "/human")
+    desk.reply(conversation, "an old reply, shown before", "ann")
+    out: list[str] = []
+
+    def script():
+        yield "is anyone there?"
+        desk.reply(conversation, "Yes, Ann here. Let me check.", "Ann Lee")
+        desk.reply(conversation, "Found it: it is fixed.", "bob")
+        yield "thanks!"
+        desk.release(conversation, "web:bob", "You're talking to the bot again.")
+        yield "When can annual payments be refunded?"
+        yield "/quit"
+
+    lines = script()
+    assert console.chat(engine, "zoe", write=out.append,
+                        read=lambda prompt: next(lines)) == 0
+    text = "\n".join(out)
+    assert "an old reply" not in text
+    team = [line for line in out if "(support team)>" in line or "talking to the bot" in line]
+    assert team == ["Ann (support team)> Yes, Ann here. Let me check.",
+                    "bob (support team)> Found it: it is fixed.",
+                    "bot> You're talking to the bot again."]
+    assert out.index(team[-1]) < len(out) - 1 and "30 days" in out[-1]  # then the answer

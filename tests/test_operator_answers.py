@@ -346,3 +346,27 @@ def test_cli_faq_add_errors_are_one_line(indexed, capsys):
                      "--answer", " "]) == 1
     assert capsys.readouterr().err == "qabot: error: the answer is empty\n"
     assert not (indexed.kb_dir / SHEET_NAME).exists()
+
+
+def test_cli_faq_add_takes_the_answered_questions_off_the_unanswered_list(
+        indexed, fake_embedder, monkeypatch, capsys, tmp_path):
+    from qabot.history import History
+
+    monkeypatch.setattr("indexer.embedding.embedder_for", lambda *a, **kw: fake_embedder)
+    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    history = History.open(url)
+    conv = history.current_conversation(history.user_id("web", "u-1"))
+    for question in ("Who is the CEO?", "Where is the office?"):
+        asked = history.add_message(conv.id, "in", question)
+        history.add_reply(conv.id, asked, "I don't know", kind="fallback", unanswered=question)
+    assert cli.main(["faq", "add", "--kb", str(indexed.kb_dir), "--index",
+                     str(indexed.index_dir), "--db", url, "--question", "who is the  ceo?",
+                     "--answer", "Dana Smith."]) == 0
+    assert "1 unanswered question(s) in the history are answered now" in capsys.readouterr().out
+    assert [q.question for q in history.unanswered()] == ["Where is the office?"]
+    history.close()
+    missing = f"sqlite:///{tmp_path / 'none.sqlite'}"  # no database yet: none is created
+    assert cli.main(["faq", "add", "--kb", str(indexed.kb_dir), "--index",
+                     str(indexed.index_dir), "--db", missing, "--question", "Q2?",
+                     "--answer", "A2."]) == 0
+    assert not (tmp_path / "none.sqlite").exists()

@@ -42,11 +42,19 @@ def cmd_add(args: argparse.Namespace) -> int:
     from qabot.app import add_operator_answers
 
     settings = settings_from(args)
-    taught = add_operator_answers(settings, args.question, args.answer, also=args.also,
-                                  category=args.category, author=args.author or _os_user())
+    history = _existing_history(settings.database_url)
+    try:
+        taught = add_operator_answers(settings, args.question, args.answer, also=args.also,
+                                      category=args.category, author=args.author or _os_user(),
+                                      history=history)
+    finally:
+        if history is not None:
+            history.close()
     print(f"added {len(taught.answers)} question(s) to {taught.sheet}:")
     for answer in taught.answers:
         print(f"  {answer.question}")
+    if taught.resolved:
+        print(f"{taught.resolved} unanswered question(s) in the history are answered now")
     print(taught.summary)
     print(f"index {settings.index_dir}: generation {taught.generation}")
     return 0
@@ -71,6 +79,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
                          row[4]]).rstrip())
     return 0
+
+
+def _existing_history(url: str):
+    """The history database the bot writes, to take the answered questions off its unanswered
+    list; None when it is a SQLite file that does not exist yet (nothing to mark)."""
+    from qabot.history import History
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None
+    return History.open(url)
 
 
 def _short(text: str, limit: int) -> str:

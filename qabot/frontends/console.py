@@ -8,7 +8,7 @@ from collections.abc import Callable
 from qabot.dialogue.engine import ChatEngine
 from qabot.dialogue.replies import Reply
 from qabot.errors import QabotError
-from qabot.frontends.render import RELATED_LABEL, related_text, web_links
+from qabot.frontends.render import RELATED_LABEL, first_name, related_text, web_links
 
 CHANNEL = "console"
 RATEABLE = ("answer", "faq", "related")  # replies /good and /bad rate
@@ -48,22 +48,43 @@ def format_related(reply: Reply) -> str:
     return "\n".join(lines)
 
 
+class TeamMessages:
+    """What the support team wrote in a console conversation since it was last looked at (an
+    operator's replies from the dashboard, the line saying the bot is back): the console has
+    no push, so the chat shows them at the user's next turn."""
+
+    def __init__(self, engine: ChatEngine, conversation: int):
+        from qabot.app import operator_desk
+
+        self.desk = operator_desk(engine)
+        self.seen = max((m.id for m in engine.transcript(conversation, 1)), default=0)
+
+    def lines(self, conversation: int) -> list[str]:
+        new = self.desk.messages_after(conversation, self.seen)
+        self.seen = max([self.seen, *(m.id for m in new)])
+        return [f"{first_name(m.author)} (support team)> {m.text}" if m.kind == "operator"
+                else f"bot> {m.text}" for m in new if m.kind in ("operator", "released")]
+
+
 def chat(engine: ChatEngine, user: str, *, read: Callable[[str], str] = input,
          write: Callable[[str], None] = print, show_sources: bool = True) -> int:
     """A read-reply loop until /quit or end of input. History is stored by the engine. The
     user's current conversation goes on; when it waits for a person, a line says so first,
-    and how to leave it."""
+    and how to leave it. What the support team wrote meanwhile shows at each turn."""
     conversation = engine.start(CHANNEL, user)
     last: Reply | None = None
     write(f"qabot: chatting as '{user}' (conversation {conversation}). /help for commands.")
     if engine.handed_off(conversation):
         write(RESUMED_HANDOFF)
+    team = TeamMessages(engine, conversation)
     while True:
         try:
             line = read("you> ")
         except (EOFError, KeyboardInterrupt):
             write("")
             return 0
+        for said in team.lines(conversation):
+            write(said)
         command = line.strip().lower()
         if command in ("/quit", "/exit"):
             return 0
@@ -72,11 +93,13 @@ def chat(engine: ChatEngine, user: str, *, read: Callable[[str], str] = input,
             continue
         if command == "/reset":
             conversation = engine.reset(conversation)
+            team = TeamMessages(engine, conversation)
             write(f"bot> New conversation ({conversation}). What can I help you with?")
             continue
         if command == "/forget":
             engine.forget(CHANNEL, user)
             conversation = engine.start(CHANNEL, user)
+            team = TeamMessages(engine, conversation)
             write("bot> Your conversation history has been deleted.")
             continue
         if command == "/human":
@@ -95,6 +118,7 @@ def chat(engine: ChatEngine, user: str, *, read: Callable[[str], str] = input,
         last = reply
         if reply.kind == "end":
             conversation = engine.start(CHANNEL, user)
+            team = TeamMessages(engine, conversation)
 
 
 def ask(engine: ChatEngine, question: str, user: str, *, as_json: bool = False,
