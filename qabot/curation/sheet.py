@@ -90,10 +90,18 @@ def append_answers(kb_dir: Path | None, answers: Sequence[OperatorAnswer]) -> Pa
     try:
         with _locked(path.parent / LOCK_NAME):
             header, rows = parse_sheet(_read(path), str(path)) if path.exists() else ([], [])
+            _remove_leftovers(path)
             write_atomic(path, render_sheet(*with_answers(header, rows, answers)))
     except OSError as exc:
         raise OperatorAnswerError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete the temporary files of writes a killed process left (``write_atomic``'s hidden
+    ``.<sheet>.*.tmp``): under the lock no other write of the sheet is under way."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def list_answers(kb_dir: Path | None) -> list[OperatorAnswer]:
