@@ -242,3 +242,154 @@ def test_the_widget_shows_the_line_when_the_bot_takes_back_a_handoff_no_one_answ
     assert notice.text == back_notice(0.02)
     assert "30 days" in answer.text and "No one" not in answer.text
     assert answer.find_elements(By.CSS_SELECTOR, ".qb-src mark")  # an answer, as ever
+
+
+@pytest.fixture
+def writable_kb(tmp_path) -> Path:
+    """A writable copy of the example knowledge base (*Answer this* writes its operator
+    answers sheet there; the index copy's manifest names the original, but the sync compares
+    files by their names in the folder, so the copy reindexes incrementally)."""
+    return shutil.copytree(ROOT / "examples" / "kb", tmp_path / "kb")
+
+
+def test_the_operator_loop_answers_a_waiting_user_and_teaches_the_bot(
+        browser, serve_web, writable_kb):
+    """Issue 27 end to end: a user the bot cannot help asks for a person; an operator opens
+    the waiting conversation on the dashboard and replies, and the widget shows the reply
+    within seconds; the operator releases the conversation (the widget says the bot is back),
+    then answers the question with *Answer this*; a new user asking a paraphrase gets the
+    curated answer."""
+    import json
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from qabot.dialogue.engine import DONT_KNOW
+    from qabot.dialogue.handoff import RELEASED_LINE
+
+    question = "Who is the CEO of the company?"
+    paraphrase = "who's the company's chief executive?"  # matched by the shipped FAQ cut
+    curated = "Our CEO is Dana Smith."
+    url, _db = serve_web(kb_dir=str(writable_kb))
+    wait = WebDriverWait(browser, 60)
+    quick = WebDriverWait(browser, 10, poll_frequency=0.05)  # the widget polls every 2.5 s
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def bots():
+        return browser.find_elements(By.CSS_SELECTOR, ".qb-bot")
+
+    def stored(text: str) -> bool:
+        """The widget's user's message ``text`` is in the conversation on the server (what
+        the widget polls; read with the user and conversation of its localStorage)."""
+        chat = json.loads(browser.execute_script("return localStorage.getItem('qabot-chat-v1')"))
+        with urllib.request.urlopen(f"{url}/api/v1/conversations/{chat['conversation']}/"
+                                    f"messages?user={chat['user']}", timeout=30) as response:
+            messages = json.load(response)["messages"]
+        return any(m["from"] == "user" and m["text"] == text for m in messages)
+
+    # 1. the user: a question the help centre cannot answer, then "Talk to a person"
+    browser.get(url + "/")
+    widget = browser.current_window_handle
+    wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, ".qb-bubble"))).click()
+    box = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-form input")))
+    box.send_keys(question, Keys.ENTER)
+    wait.until(lambda d: len(bots()) == 1)
+    (fallback,) = bots()  # not an answer: the fallback, or a related suggestion
+    if "qb-related" not in fallback.get_attribute("class").split():
+        assert fallback.text == DONT_KNOW
+        assert not fallback.find_elements(By.CSS_SELECTOR, "button[aria-label='Helpful']")
+    browser.find_element(By.CSS_SELECTOR, ".qb-human").click()
+    wait.until(lambda d: len(bots()) == 2)
+    assert "person" in bots()[1].text
+    assert not browser.find_element(By.CSS_SELECTOR, ".qb-human").is_displayed()  # asked
+    box.send_keys("I need this for an invoice, please.", Keys.ENTER)  # while handed off
+    wait_until(lambda: stored("I need this for an invoice, please."), 60)
+
+    # 2. the operator, in a window of its own (the widget's keeps polling)
+    browser.switch_to.new_window("window")
+    desk = browser.current_window_handle
+    browser.get(url + "/admin")
+    wait.until(ready.visibility_of_element_located((By.NAME, "name"))).send_keys("ann")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD, Keys.ENTER)
+    wait.until(ready.element_to_be_clickable((By.LINK_TEXT, "Open and reply"))).click()
+    wait.until(ready.visibility_of_element_located((By.NAME, "text")))
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "waiting for a person" in page
+    assert question in page and "I need this for an invoice, please." in page  # the transcript
+    browser.find_element(By.NAME, "text").send_keys("Hello! Let me check that for you.")
+    send = browser.find_element(By.XPATH, "//button[normalize-space()='Send']")
+    sent_at = time.monotonic()
+    send.click()
+
+    # 3. the widget shows the reply, with the operator's first name, within 5 s
+    browser.switch_to.window(widget)
+    reply = quick.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-op")))
+    reply_seconds = time.monotonic() - sent_at
+    print(f"\noperator reply visible in the widget after {reply_seconds:.2f} s")
+    assert reply.find_element(By.CSS_SELECTOR, ".qb-who").text == "ann (support team)"
+    assert "Let me check that for you." in reply.text
+    assert reply_seconds < 5
+    assert len(bots()) == 2  # while a person answers, the bot said nothing to the message
+    browser.save_screenshot(str(SCREENSHOTS / "widget-operator.png"))
+    box.send_keys("Thank you, I'll wait.", Keys.ENTER)  # the user writes back
+    wait_until(lambda: stored("Thank you, I'll wait."), 60)
+
+    browser.switch_to.window(desk)
+    wait.until(lambda d: "Sent." in d.find_element(By.TAG_NAME, "main").text)
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "ann (operator)" in page and "Let me check that for you." in page
+    browser.save_screenshot(str(SCREENSHOTS / "operator-reply.png"))
+    reload = browser.find_element(By.LINK_TEXT, "Reload")  # the user's answer, once reloaded
+    reload.click()
+    wait.until(ready.staleness_of(reload))
+    wait.until(ready.visibility_of_element_located((By.NAME, "text")))
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "Thank you, I'll wait." in page and "I need this for an invoice, please." in page
+
+    # 4. the operator releases the conversation; the widget says the bot is back
+    browser.find_element(By.XPATH, "//button[normalize-space()='Release to the bot']").click()
+    wait.until(lambda d: "is back with the bot" in d.find_element(By.TAG_NAME, "main").text)
+    browser.switch_to.window(widget)
+    quick.until(lambda d: bots()[-1].text == RELEASED_LINE)
+    assert browser.find_element(By.CSS_SELECTOR, ".qb-human").is_displayed()  # may ask again
+    assert browser.execute_script(
+        "return JSON.parse(localStorage.getItem('qabot-chat-v1')).waiting") is False
+
+    # 5. Answer this, on the unanswered group that holds the question
+    browser.switch_to.window(desk)
+    row = browser.find_element(By.XPATH, "//section[h2='Unanswered questions, grouped']"
+                                         f"//tr[td[normalize-space()='{question}']]")
+    row.find_element(By.LINK_TEXT, "Answer this").click()
+    field = wait.until(ready.visibility_of_element_located((By.NAME, "question")))
+    assert field.get_attribute("value") == question
+    browser.find_element(By.NAME, "answer").send_keys(curated)
+    save = browser.find_element(By.XPATH, "//button[normalize-space()='Save and teach the bot']")
+    saved_at = time.monotonic()
+    save.click()
+    notice = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".notice")))
+    save_seconds = time.monotonic() - saved_at
+    print(f"Save and teach the bot -> the dashboard's notice after {save_seconds:.2f} s: "
+          f"{notice.text}")
+    assert notice.text.startswith("Saved ") and "operator-answers.csv" in notice.text
+    assert "1 unanswered question(s) answered" in notice.text
+    assert "Reindexed: 1 files added, 0 updated, 0 removed" in notice.text  # incremental
+    assert (writable_kb / "operator-answers.csv").is_file()
+    assert question not in browser.find_element(
+        By.XPATH, "//section[h2='Unanswered questions, grouped']").text
+
+    # 6. a new user asks a paraphrase and gets the curated answer
+    browser.close()
+    browser.switch_to.window(widget)
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+    wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, ".qb-bubble"))).click()
+    box = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-form input")))
+    assert not bots() and not browser.find_elements(By.CSS_SELECTOR, ".qb-op")
+    box.send_keys(paraphrase, Keys.ENTER)
+    answer = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".qb-bot")))
+    assert answer.text.startswith(curated)
+    assert answer.find_elements(By.CSS_SELECTOR, "button[aria-label='Helpful']")  # rateable
+    assert not answer.find_elements(By.CSS_SELECTOR, ".qb-label")  # not a suggestion

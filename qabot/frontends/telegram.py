@@ -6,6 +6,16 @@ arrived, and answered from there: each once, each chat's in order, across crashe
 replicas on one database (``telegram_inbox.py``). Replies carry 👍 / 👎 and "Sources" buttons
 whose callback data refer to stored message ids. The handlers are wired in
 ``build_application``; ``serve`` runs them (polling or webhook).
+
+Live handoff: operators write to a handed-off user with ``/reply ID text`` (here, in the
+operator chat) or from the dashboard; ``/release ID`` (or the button) gives the conversation
+back to the bot. Both go through the operator desk (``app.operator_desk``), which stores the
+message and, in the same transaction, its delivery in the outbox; ``serve`` runs a second
+dispatcher over the outbox that sends each (``telegram_io.deliver``): each chat's in the order
+stored, once, across crashes (a crash between the send and the done-mark sends it once more, as
+for replies). One more window: a ``/reply`` update handled again after a crash (the window
+above) stores the reply again, so the user reads it twice. Admins teach the bot an FAQ answer
+with ``/answer`` (``app.add_operator_answers``: saved to the managed sheet, then reindexed).
 """
 
 from __future__ import annotations
@@ -31,11 +41,12 @@ from telegram.ext import (
     filters,
 )
 
+from qabot.app import add_operator_answers, operator_desk, outbox, update_inbox
 from qabot.app import reindex as reindex_service
-from qabot.app import update_inbox
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
-from qabot.errors import QabotError
+from qabot.dialogue.handoff import RELEASED_LINE
+from qabot.errors import NotIndexedError, OperatorAnswerError, QabotError
 from qabot.frontends.render import RELATED_LABEL, related_text, sources_text, transcript
 from qabot.frontends.telegram_inbox import Dispatcher, InboxDb, InboxQueue, WebhookServer
 from qabot.frontends.telegram_io import (
@@ -43,6 +54,7 @@ from qabot.frontends.telegram_io import (
     BotState,
     _retrying,
     _state,
+    deliver,
     keyboard,
     protect_token,
     send,
@@ -59,7 +71,12 @@ UNKNOWN = "Sorry, I don't know that command. Send /help to see what I can do."
 NOT_TEXT = "I can only read text messages. Please type your question."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
 HANDED_OFF = "I've asked a person from our support team to take over. They'll reply here."
-RELEASED = "You're talking to the bot again. Ask me anything!"
+RELEASED = RELEASED_LINE  # what the user reads when an operator gives them back to the bot
+RELEASE_USAGE = "Usage: /release ID"
+REPLY_USAGE = "Usage: /reply ID text (the text may go on over several lines)"
+ANSWER_USAGE = ("Usage: /answer QUESTION, then the answer on the following lines; lines "
+                "starting with 'also:' add other phrasings of the question.")
+MAX_ID = 2**63 - 1  # the largest id the database stores
 TYPING_AFTER = 0.3  # seconds: answers slower than this show the typing indicator
 
 
@@ -77,8 +94,8 @@ async def _notify_operator(state: BotState, bot, update: Update, conversation: i
     user = update.effective_user
     messages = await state.run(state.engine.transcript, conversation, 40)
     header = (f"Conversation {conversation} asks for a person: {user.full_name} "
-              f"(@{user.username or '-'}, id {user.id}). /release {conversation} gives it "
-              "back to the bot.")
+              f"(@{user.username or '-'}, id {user.id}). /reply {conversation} <text> "
+              f"writes to them; /release {conversation} gives it back to the bot.")
     markup = InlineKeyboardMarkup([[InlineKeyboardButton(
         "Release to the bot", callback_data=f"rel:{conversation}")]])
     try:
@@ -86,6 +103,27 @@ async def _notify_operator(state: BotState, bot, update: Update, conversation: i
     except TelegramError as exc:  # the user's handoff stands; the operators can /stats it
         log.error("conversation %s was handed off, but the operator chat %s could not be "
                   "told: %s", conversation, chat, exc)
+
+
+def _conversation_arg(text: str) -> int | None:
+    """A conversation id a command names, or None when it is not one."""
+    return int(text) if text.isdigit() and 0 < int(text) <= MAX_ID else None
+
+
+def parse_answer(text: str) -> tuple[str, str, list[str]] | None:
+    """``/answer QUESTION`` + the answer on the following lines (lines starting ``also:``:
+    other phrasings) -> (question, answer, phrasings); None without a question or an answer."""
+    first, _, rest = (text or "").replace("\r\n", "\n").partition("\n")
+    words = first.split(None, 1)
+    question = words[1].strip() if len(words) == 2 else ""
+    also, lines = [], []
+    for line in rest.split("\n"):
+        if line.strip().casefold().startswith("also:"):
+            also.append(line.strip()[len("also:"):].strip())
+        else:
+            lines.append(line)
+    answer = "\n".join(lines).strip()
+    return (question, answer, also) if question and answer else None
 
 
 def reply_text(reply) -> str:
@@ -144,21 +182,69 @@ async def release(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not state.is_operator(update):
         return await unknown(update, context)
     args = context.args or []
-    if len(args) != 1 or not args[0].isdigit():
-        return await send(context.bot, update.effective_chat.id, "Usage: /release ID")
-    await _release(state, context.bot, update, int(args[0]))
+    conversation = _conversation_arg(args[0]) if len(args) == 1 else None
+    if conversation is None:
+        return await send(context.bot, update.effective_chat.id, RELEASE_USAGE)
+    await _release(state, context.bot, update, conversation)
 
 
 async def _release(state: BotState, bot, update: Update, conversation: int) -> None:
-    released = await state.run(state.engine.release, conversation,
-                               f"telegram:{update.effective_user.id}")
-    if not released:
+    """Give the conversation back through the desk: the user's line (``RELEASED``) is stored
+    and delivered by the outbox, once, on whatever channel the user is on."""
+    desk = operator_desk(state.engine)
+    released = await state.run(desk.release, conversation,
+                               f"telegram:{update.effective_user.id}", RELEASED)
+    if released is None:
         return await send(bot, update.effective_chat.id,
                           f"Conversation {conversation} is not handed off.")
+    state.deliveries_waiting()
     await send(bot, update.effective_chat.id, f"Conversation {conversation} is back with the bot.")
-    owner = await state.run(state.engine.owner_of_conversation, conversation)
-    if owner is not None and owner[0] == CHANNEL:
-        await send(bot, int(owner[1]), RELEASED)
+
+
+async def reply_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Operators: write to the user of a handed-off conversation (/reply ID text)."""
+    state = _state(context)
+    if not state.is_operator(update):
+        return await unknown(update, context)
+    chat = update.effective_chat.id
+    words = (update.message.text or "").split(None, 2)  # the command, the id, the text
+    conversation = _conversation_arg(words[1]) if len(words) == 3 else None
+    if conversation is None:
+        return await send(context.bot, chat, REPLY_USAGE)
+    desk = operator_desk(state.engine)
+    try:
+        await state.run(desk.reply, conversation, words[2],
+                        author=update.effective_user.full_name,
+                        key=f"{CHANNEL}:{update.update_id}")  # handled again: stored once
+    except QabotError as exc:  # DeskError: empty, too long, not handed off, no such one
+        return await send(context.bot, chat, f"Not sent: {exc}.")
+    state.deliveries_waiting()
+    await send(context.bot, chat, f"Sent to conversation {conversation}.")
+
+
+async def answer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins: teach the bot an FAQ answer (/answer QUESTION, the answer on the next lines)."""
+    state = _state(context)
+    if not state.is_admin(update):
+        return await unknown(update, context)
+    chat = update.effective_chat.id
+    parsed = parse_answer(update.message.text)
+    if parsed is None:
+        return await send(context.bot, chat, ANSWER_USAGE)
+    question, text, also = parsed
+    try:
+        taught = await state.run(add_operator_answers, state.settings, question, text,
+                                 also=also, author=update.effective_user.full_name,
+                                 engine=state.engine)
+    except OperatorAnswerError as exc:  # nothing was saved
+        return await send(context.bot, chat, f"Not saved: {exc}.")
+    except NotIndexedError as exc:  # saved; the next reindex indexes it
+        return await send(context.bot, chat, str(exc))
+    saved = "\n".join(f"• {a.question}" for a in taught.answers)
+    resolved = (f"\n{taught.resolved} unanswered question(s) it covers left the unanswered "
+                "list." if taught.resolved else "")
+    await send(context.bot, chat, f"Saved to {taught.sheet.name}:\n{saved}\n{taught.summary}"
+                                  f"{resolved}")
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -299,8 +385,9 @@ def build_application(engine: ChatEngine, settings: Settings, *, base_url: str |
     for name, handler in (("start", start), ("help", help_command), ("reset", reset),
                           ("forget", forget), ("human", human)):
         application.add_handler(CommandHandler(name, handler, filters=new & private))
-    for name, handler in (("release", release), ("stats", stats),
-                          ("unanswered", unanswered), ("reindex", reindex)):
+    for name, handler in (("release", release), ("reply", reply_command), ("stats", stats),
+                          ("unanswered", unanswered), ("reindex", reindex),
+                          ("answer", answer_command)):
         application.add_handler(CommandHandler(name, handler, filters=new))
     application.add_handler(MessageHandler(new & private & filters.TEXT & ~filters.COMMAND,
                                            on_text))
@@ -339,16 +426,23 @@ async def serve(application: Application, stop: asyncio.Event, *,
                 ready: asyncio.Event | None = None) -> None:
     """Take updates (long polling, or the webhook server ``webhook`` describes: the keyword
     arguments of ``telegram_inbox.WebhookServer``, those of PTB's ``start_webhook`` qabot uses)
-    into the inbox and answer them until ``stop`` is set; then stop taking updates and let the
-    ones in hand finish. A token the Bot API server rejects is a ``TelegramSetupError`` that
-    does not show it (PTB's own error quotes it)."""
+    into the inbox and answer them, and deliver what the outbox holds (operator replies, release
+    lines), until ``stop`` is set; then stop taking updates and let the ones in hand finish.
+    A token the Bot API server rejects is a ``TelegramSetupError`` that does not show it
+    (PTB's own error quotes it)."""
     state: BotState = application.bot_data["qabot"]
     if webhook:
         check_webhook_secret(webhook.get("secret_token"))
     db = InboxDb(update_inbox(state.engine, CHANNEL))
+    outbox_db = InboxDb(outbox(state.engine, CHANNEL))
     settings = state.settings
     dispatcher = Dispatcher(application, db, capacity=settings.telegram_workers,
                             lease=settings.telegram_lease_seconds)
+    # what operators stored for Telegram users (the desk's outbox), sent in the same way
+    delivery = Dispatcher(application, outbox_db, capacity=settings.telegram_workers,
+                          lease=settings.telegram_lease_seconds, owner=dispatcher.owner,
+                          handle=partial(deliver, application.bot), noun="delivery")
+    state.outbox_wake = delivery.wake
     application.update_queue.bind(db, dispatcher.wake, patience=10.0 if webhook else None)
     try:
         async with application:
@@ -361,6 +455,7 @@ async def serve(application: Application, stop: asyncio.Event, *,
             log.info("Application started (%s, worker %s)",
                      "webhook" if webhook else "long polling", dispatcher.owner)
             answering = asyncio.create_task(dispatcher.run(stop))
+            delivering = asyncio.create_task(delivery.run(stop))
             following = asyncio.create_task(_follow_index(state.engine, stop))
             if ready is not None:
                 ready.set()
@@ -372,6 +467,7 @@ async def serve(application: Application, stop: asyncio.Event, *,
                 else:
                     await application.updater.stop()  # acknowledges what was recorded
             await answering
+            await delivering
             await following
             log.info("Application stopped")
     except InvalidToken:
@@ -379,7 +475,9 @@ async def serve(application: Application, stop: asyncio.Event, *,
             "the Bot API server rejected the bot token: check QABOT_TELEGRAM_TOKEN (from "
             "@BotFather; QABOT_TELEGRAM_BASE_URL when the server is your own)") from None
     finally:
+        state.outbox_wake = None
         db.close()
+        outbox_db.close()
 
 
 async def _follow_index(engine: ChatEngine, stop: asyncio.Event, every: float = 1.0) -> None:

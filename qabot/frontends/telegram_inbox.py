@@ -19,6 +19,20 @@ reply and before the update was marked done sends that reply again after the res
 window is one database write long; the inbox writes run on their own thread, never queued
 behind model work.
 
+The same ``Dispatcher``, with another ``handle``, sends what the outbox holds (the journal
+``telegram:out``: operator replies and release lines the operator desk stored, each recorded
+in the same transaction as its message; ``telegram_io.deliver``): each chat's deliveries in the
+order stored, each marked done once Telegram took it. Nothing stored is lost to a crash (the
+lease lapses, the delivery is claimed again); a crash between the send and the done-mark sends
+it once more, as for replies to updates (chats are sent to at once, so one crash may do that
+for each chat with a delivery in hand: one copy per chat at most). A permanent refusal
+(``BadRequest``: chat not found; ``Forbidden``: the user blocked the bot) is logged and marked
+failed; a transient one (network,
+5xx, 429 after the retries) leaves the delivery pending (``RETRY``): it is postponed by one
+lease and sent again, for as long as Telegram cannot be reached (a passing failure does not
+count towards ``MAX_ATTEMPTS``, which counts the tries a worker died in), and that chat's later
+deliveries wait behind it.
+
 What the inbox cannot keep is refused before anything is written (``parse_update``,
 ``check_update``): a webhook post that is not a JSON object holding an update, an update_id
 outside the inbox column's 0..2**63-1, a chat key longer than its 64 characters, text that is
@@ -38,6 +52,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
@@ -64,6 +79,9 @@ PURGE_EVERY = 3600.0  # seconds
 # BIGINT, chat a VARCHAR(64); Telegram's update ids fit 32 bits, its chat ids 52 bits
 MAX_UPDATE_ID = 2**63 - 1
 CHAT_KEY_CHARS = 64
+# what a ``Dispatcher``'s ``handle`` returns: mark the entry done, or failed, or leave it pending
+# (not renewed, so its lease lapses and it is claimed again: a transient failure)
+DONE, FAILED, RETRY = "done", "failed", "retry"
 
 
 class BadUpdate(ValueError):
@@ -270,23 +288,39 @@ class _WebhookHandler(tornado.web.RequestHandler):
 
 
 class Dispatcher:
-    """Claims recorded updates, runs the Application's handlers on each, marks them done."""
+    """Claims entries of an inbox, handles each, marks them done (or failed).
+
+    ``handle`` takes a claimed entry and returns ``DONE``, ``FAILED`` or ``RETRY`` (leave it
+    pending, postponed by one lease, then claimed again: a passing failure); an
+    exception marks it failed, logged. The default runs the Application's handlers on the
+    recorded update (``process_update``). ``noun`` names the entries in log lines."""
 
     def __init__(self, application: Application, db: InboxDb, *, capacity: int = 32,
-                 lease: float = 10.0, idle: float = 0.5, owner: str | None = None):
+                 lease: float = 10.0, idle: float = 0.5, owner: str | None = None,
+                 handle: Callable[[Claimed], Awaitable[str]] | None = None,
+                 noun: str = "update"):
         self.application = application
         self.db = db
         self.capacity = capacity
         self.lease = lease
         self.idle = idle  # how often to look for updates other replicas recorded, or orphaned
         self.owner = owner or worker_name()
+        self.handle = handle or self.process_update
+        self.noun = noun
         self.wake = asyncio.Event()
         self.held: dict[int, Claimed] = {}
         self._tasks: set[asyncio.Task] = set()
 
+    async def process_update(self, claimed: Claimed) -> str:
+        """The default ``handle``: PTB's handlers on the recorded update (their errors go to
+        the Application's error handler, so the update counts as answered)."""
+        update = Update.de_json(json.loads(claimed.payload), self.application.bot)
+        await self.application.process_update(update)
+        return DONE
+
     async def run(self, stop: asyncio.Event, drain: float = 30.0) -> None:
-        """Answer updates until ``stop`` is set; then let the ones in hand finish (for up to
-        ``drain`` seconds: the rest stay pending and are answered after the next start)."""
+        """Handle entries until ``stop`` is set; then let the ones in hand finish (for up to
+        ``drain`` seconds: the rest stay pending and are handled after the next start)."""
         renewer = asyncio.create_task(self._renew(stop))
         purged_at = None
         loop = asyncio.get_running_loop()
@@ -297,13 +331,13 @@ class Dispatcher:
             self.wake.clear()
             free = self.capacity - len(self.held)
             claimed = await self._claim(free) if free > 0 else []
-            for update in claimed:
-                if update.id in self.held:  # its lease lapsed while we answer it: keep one
-                    log.warning("the lease of update %s lapsed while it was being answered "
-                                "(a slow renewal); it is renewed now", update.update_id)
+            for entry in claimed:
+                if entry.id in self.held:  # its lease lapsed while we answer it: keep one
+                    log.warning("the lease of %s %s lapsed while it was being handled (a slow "
+                                "renewal); it is renewed now", self.noun, entry.update_id)
                     continue
-                self.held[update.id] = update
-                task = asyncio.create_task(self._answer(update))
+                self.held[entry.id] = entry
+                task = asyncio.create_task(self._answer(entry))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if claimed and len(self.held) < self.capacity:
@@ -317,32 +351,43 @@ class Dispatcher:
         try:
             return await self.db("claim", self.owner, free, self.lease)
         except Exception:
-            log.exception("could not claim updates from the inbox; trying again")
+            log.exception("could not claim %ss from the inbox; trying again", self.noun)
             return []
 
     async def _answer(self, claimed: Claimed) -> None:
-        state = "done"
+        state = RETRY  # cancelled (at shutdown): left pending, handled after the next start
         try:
             if claimed.attempts > MAX_ATTEMPTS:
-                log.error("update %s was tried %d times without being answered; giving up "
-                          "on it", claimed.update_id, claimed.attempts - 1)
-                state = "failed"
+                log.error("%s %s was tried %d times without being handled; giving up on it",
+                          self.noun, claimed.update_id, claimed.attempts - 1)
+                state = FAILED
             else:
-                update = Update.de_json(json.loads(claimed.payload), self.application.bot)
-                await self.application.process_update(update)  # errors: the error handler
+                state = await self.handle(claimed)
         except Exception:
-            log.exception("update %s could not be handled", claimed.update_id)
-            state = "failed"
+            log.exception("%s %s could not be handled", self.noun, claimed.update_id)
+            state = FAILED
         finally:
+            await self._settle(claimed, state)
+
+    async def _settle(self, claimed: Claimed, state: str) -> None:
+        """Mark a handled entry ``state``; a ``RETRY`` is let go for one lease (``postpone``:
+        a passing failure, not counted towards ``MAX_ATTEMPTS``), then claimed again."""
+        if state == RETRY:
+            try:
+                await self.db("postpone", self.owner, claimed.id, self.lease)
+            except Exception:  # its lease lapses all the same
+                log.exception("could not postpone %s %s", self.noun, claimed.update_id)
+        else:
             try:
                 if not await self.db("finish", self.owner, claimed.id, state):
-                    log.warning("update %s was answered after its lease ran out; another "
-                                "worker may have answered it too", claimed.update_id)
+                    log.warning("%s %s was handled after its lease ran out; another worker "
+                                "may have handled it too", self.noun, claimed.update_id)
             except Exception:
-                log.exception("could not mark update %s %s; it will be answered again",
+                log.exception("could not mark %s %s %s; it will be handled again", self.noun,
                               claimed.update_id, state)
-            self.held.pop(claimed.id, None)
-            self.wake.set()  # that chat's next update can be claimed now
+        self.held.pop(claimed.id, None)
+        if state != RETRY:
+            self.wake.set()  # that chat's next entry can be claimed now
 
     async def _renew(self, stop: asyncio.Event) -> None:
         while not stop.is_set() or self.held:
@@ -351,13 +396,14 @@ class Dispatcher:
                 try:
                     await self.db("renew", self.owner, list(self.held), self.lease)
                 except Exception:
-                    log.exception("could not renew the leases of %d updates", len(self.held))
+                    log.exception("could not renew the leases of %d %ss", len(self.held),
+                                  self.noun)
 
     async def _purge(self) -> None:
         try:
             await self.db("purge", KEEP_DONE)
         except Exception:
-            log.exception("could not purge answered updates from the inbox")
+            log.exception("could not purge handled %ss from the inbox", self.noun)
 
 
 async def _first(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

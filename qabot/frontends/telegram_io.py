@@ -1,27 +1,40 @@
-"""The Telegram front end's plumbing: the state handlers share (engine, settings, thread pool),
-sending with retries and message splitting, the reply keyboard, and keeping the bot token out
-of logs. The handlers are in ``telegram.py``; ordering and once-only answering in
-``telegram_inbox.py``."""
+"""The Telegram front end's plumbing: the state handlers share (engine, settings, thread pool,
+the outbox's wake-up), sending with retries and message splitting, the reply keyboard, and
+keeping the bot token out of logs. Sending what the outbox holds (operator replies, release
+lines: ``deliver``) is here too. The handlers are in ``telegram.py``; ordering and once-only
+answering (and delivering) in ``telegram_inbox.py``."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
-from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import ContextTypes
 
 from qabot.config import Settings
 from qabot.dialogue.engine import ChatEngine
 from qabot.dialogue.replies import Reply
-from qabot.frontends.render import split_message, web_links
+from qabot.frontends.render import first_name, split_message, web_links
+from qabot.frontends.telegram_inbox import DONE, FAILED, RETRY
 
 CHANNEL = "telegram"
 SEND_RETRIES = 3
+# what the user reads of an operator's reply (kind "operator"): who wrote it, then the text
+OPERATOR_MESSAGE = "{name} from the support team:\n\n{text}"
 log = logging.getLogger("qabot.telegram")
 
 
@@ -34,6 +47,14 @@ class BotState:
         self.settings = settings
         self.executor = executor or ThreadPoolExecutor(max_workers=2,
                                                        thread_name_prefix="qabot-engine")
+        # the outbox dispatcher's wake-up (``serve`` sets it): a handler that stored a message
+        # to deliver (an operator's /reply, a release) rings it instead of waiting for a poll
+        self.outbox_wake: asyncio.Event | None = None
+
+    def deliveries_waiting(self) -> None:
+        """Tell the outbox's dispatcher that something was stored for delivery."""
+        if self.outbox_wake is not None:
+            self.outbox_wake.set()
 
     async def run(self, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(
@@ -107,6 +128,39 @@ async def send(bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None
                                 reply_markup=markup if last else None,
                                 reply_parameters=quote if i == 0 else None),
                         idempotent=False)
+
+
+# -------------------------------------------------------------------- the outbox
+
+
+def delivery_message(payload: str) -> tuple[int, str]:
+    """An outbox entry (``history.desk.Delivery`` as JSON) -> (the user's chat, what they
+    read): an operator's reply under ``OPERATOR_MESSAGE`` (their first name only), a release
+    line (any other kind) as it is."""
+    data = json.loads(payload)
+    text = str(data["text"])
+    if data.get("kind") == "operator":
+        text = OPERATOR_MESSAGE.format(name=first_name(data.get("author")), text=text)
+    return int(data["user"]), text
+
+
+async def deliver(bot, claimed) -> str:
+    """Send one outbox entry to its user (the outbox dispatcher's ``handle``): ``DONE`` once
+    Telegram took it; ``FAILED`` for a chat that can never get it (chat not found, the bot
+    blocked: logged); ``RETRY`` for what may pass (network, 5xx, 429 after the retries):
+    it is postponed by one lease and sent again, for as long as that lasts."""
+    chat, text = delivery_message(claimed.payload)
+    try:
+        await send(bot, chat, text)
+    except (BadRequest, Forbidden, ChatMigrated) as exc:  # before NetworkError: BadRequest is one
+        log.error("message %s cannot be delivered to chat %s: %s; given up", claimed.update_id,
+                  chat, exc)
+        return FAILED
+    except TelegramError as exc:
+        log.warning("message %s could not be delivered to chat %s: %s: %s; it is sent again "
+                    "after a lease", claimed.update_id, chat, type(exc).__name__, exc)
+        return RETRY
+    return DONE
 
 
 RATEABLE = ("answer", "faq", "related")  # replies that get 👍 / 👎

@@ -163,10 +163,11 @@ def conversation_html(conversation_id: int, owner: tuple[str, str], messages, wa
                       csrf: str, notice: str | None, seen: int) -> str:
     token = f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
     last = max((m.id for m in messages), default=0)
+    shown = [m for m in messages if m.text.strip()]  # not the bot's silences while handed off
     rows = "".join(
         f'<tr{" class=new" if seen and m.id > seen else ""}><td class=muted>'
         f"{m.created_at:%Y-%m-%d %H:%M}</td><td>{escape(_who(m, owner))}</td>"
-        f'<td style="white-space:pre-wrap">{escape(m.text)}</td></tr>' for m in messages)
+        f'<td style="white-space:pre-wrap">{escape(m.text)}</td></tr>' for m in shown)
     status = ("waiting for a person" if waiting else "with the bot (not waiting for a person)")
     parts = [f'<p class="notice">{escape(notice)}</p>' if notice else "",
              f'<p><a href="/admin">← Dashboard</a></p><h2>Conversation {conversation_id}: '

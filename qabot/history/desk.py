@@ -109,10 +109,21 @@ class OperatorDesk:
 
     # ---------------------------------------------------------------- writes
 
-    def reply(self, conversation_id: int, text: str, author: str) -> StoredMessage:
+    def reply(self, conversation_id: int, text: str, author: str, *,
+              key: str | None = None) -> StoredMessage:
         """Store an operator's message in a conversation that waits for a person, and its
         delivery when the user's channel is pushed; ``DeskError`` (nothing stored) for an
-        empty or over-long text, or a conversation that does not wait for a person."""
+        empty or over-long text, or a conversation that does not wait for a person. ``key``
+        names what brought the reply (a channel's update, as ``messages.update_key``): the
+        same key again returns the message stored for it, storing and sending nothing twice
+        (a command handled again after a crash)."""
+        if key is not None:
+            from qabot.history.repository import _message
+
+            with self._session() as s:
+                stored = s.scalar(select(Message).where(Message.update_key == key))
+                if stored is not None:
+                    return _message(stored)
         text = text.replace("\r\n", "\n").replace("\x00", "\ufffd").strip() if isinstance(
             text, str) else ""
         if not text:
@@ -125,7 +136,7 @@ class OperatorDesk:
             if conversation.status != "handed_off":
                 raise DeskError(f"conversation {conversation_id} does not wait for a person "
                                 "(it is back with the bot): nothing was sent")
-            return self._store(s, conversation, user, text, OPERATOR, author)
+            return self._store(s, conversation, user, text, OPERATOR, author, key)
 
     def release(self, conversation_id: int, by: str, line: str) -> StoredMessage | None:
         """Give a handed-off conversation back to the bot and store ``line`` (kind
@@ -166,10 +177,10 @@ class OperatorDesk:
         return row[0], row[1]
 
     def _store(self, s: Session, conversation: Conversation, user: User, text: str, kind: str,
-               author: str | None) -> StoredMessage:
+               author: str | None, key: str | None = None) -> StoredMessage:
         now = self.clock()
         row = Message(conversation_id=conversation.id, direction="out", text=text, kind=kind,
-                      author=author, created_at=now)
+                      author=author, created_at=now, update_key=key)
         s.add(row)
         conversation.updated_at = now
         s.flush()

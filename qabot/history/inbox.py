@@ -135,6 +135,20 @@ class Inbox:
                         claimed_until=None)
                 .execution_options(synchronize_session=False)).rowcount == 1
 
+    def postpone(self, owner: str, id_: int, seconds: float) -> bool:
+        """Let go of a held entry that failed for a passing reason (the channel unreachable):
+        no worker may claim it for ``seconds``, and this try does not count towards giving it
+        up (``attempts`` counts the tries a worker died in). False when the lease was lost."""
+        with self._session() as s:
+            return s.execute(
+                update(InboxUpdate)
+                .where(InboxUpdate.id == id_, InboxUpdate.claimed_by == owner,
+                       InboxUpdate.state == "pending")
+                .values(claimed_by=None,
+                        claimed_until=self.clock() + timedelta(seconds=seconds),
+                        attempts=InboxUpdate.attempts - 1)
+                .execution_options(synchronize_session=False)).rowcount == 1
+
     def purge(self, older_than: timedelta) -> int:
         """Forget answered updates finished before ``older_than`` ago (a channel re-delivers
         an update for a day at most: keep them longer than that)."""

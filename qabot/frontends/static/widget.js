@@ -168,9 +168,13 @@
 
   // while handed off: fetch what the team wrote (and the release line) every few seconds
   var POLL_MS = 2500, SLOW_MS = 10000, SLOW_AFTER_MS = 600000, polling = null, quietSince = 0;
-  function wait(on) {
+  function waiting(on) {  // a person answers: no "Talk to a person" button meanwhile
     state.waiting = on;
+    human.style.display = on ? "none" : "";
     save();
+  }
+  function wait(on) {
+    waiting(on);
     if (on && !polling) { quietSince = Date.now(); polling = setTimeout(poll, POLL_MS); }
   }
   function poll() {
@@ -179,7 +183,7 @@
     var url = base + "/api/v1/conversations/" + state.conversation + "/messages?user=" +
       encodeURIComponent(state.user) + "&after=" + (state.after || 0);
     fetch(url).then(function (r) {
-      if (r.status === 404) { state.waiting = false; save(); return null; }
+      if (r.status === 404) { waiting(false); return null; }
       return r.ok ? r.json() : null;
     }).then(function (data) {
       if (!data) return;
@@ -188,8 +192,7 @@
         if (m.from === "operator") { add({ who: "operator", author: m.author, text: m.text }); quietSince = Date.now(); }
         else if (m.kind === "released") add({ who: "bot", text: m.text });
       });
-      state.waiting = data.handed_off || data.messages.length === 100;
-      save();
+      waiting(data.handed_off || data.messages.length === 100);
     }).catch(function () { /* offline for a moment: the next poll catches up */ }).then(function () {
       if (state.waiting && !polling) polling = setTimeout(poll, Date.now() - quietSince > SLOW_AFTER_MS ? SLOW_MS : POLL_MS);
     });
@@ -224,7 +227,7 @@
             note: note, id: r.message_id, sources: r.sources,
             rateable: r.kind === "answer" || r.kind === "faq" || r.kind === "related" });
       if (r.kind === "handoff") wait(true);
-      else if (r.notice) { state.waiting = false; save(); }  // the bot took the conversation back
+      else if (r.notice) waiting(false);  // the bot took the conversation back
     }).catch(function () {
       add({ who: "bot", text: "Sorry, something went wrong. Please try again in a moment." });
     });
