@@ -327,3 +327,83 @@ def test_the_operators_panel_counts_waits_replies_answers_and_their_uses(site):
     assert "Replies in the last 30 days: ann 2, bob 1." in panel
     assert "Answers added in the last 30 days: 1." in panel
     assert re.search(r"<td>ann</td><td>Who is the CEO of the company\?</td><td>2</td>", panel)
+
+
+# --------------------------------------------------------------------------- protections
+
+EVIL = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+
+
+def filled(site) -> int:
+    """A handed-off conversation with hostile text from the user and an operator, an
+    unanswered group and a 👎 reply holding it, and an operator answer whose question holds
+    it too: every page the operator loop has shows something someone typed."""
+    conversation = site.engine.start("web", "evil-user", f"Eve {EVIL}")
+    reply = site.engine.respond(conversation, f"When can annual payments be refunded? {EVIL}")
+    site.engine.feedback(reply.message_id, helpful=False)
+    site.engine.respond(conversation, f"Who is the CEO of the company? {EVIL}")
+    site.engine.hand_off(conversation, EVIL)
+    site.desk.reply(conversation, f"operator says {EVIL}", "ann")
+    return conversation
+
+
+def test_every_operator_loop_form_carries_its_csrf_token_and_refuses_without_it(site):
+    conversation = filled(site)
+    sign_in(site)
+    bob = another_browser(site)
+    sign_in(bob, "bob", "pw-bob")
+    pages = ["/admin", f"/admin/conversations/{conversation}", "/admin/answer?q=Q&also=R"]
+    forms = {}
+    for path in pages:
+        page = site.get(path).text
+        for form in re.findall(r'<form[^>]*method="post"[^>]*>.*?</form>', page, re.S):
+            action = re.search(r'action="([^"]+)"', form).group(1)
+            assert 'name="csrf"' in form, (path, action)
+            fields = dict(re.findall(r'name="(\w+)"(?: [^>]*?)?(?: value="([^"]*)")?', form))
+            forms[action] = {**fields, "text": "hi", "question": "Q?", "answer": "A."}
+    assert {f"/admin/conversations/{conversation}/reply", f"/admin/release/{conversation}",
+            "/admin/answer", "/admin/rebuild", "/admin/logout",
+            "/admin/logout-everywhere"} <= forms.keys()
+    before = (site.engine.transcript(conversation), site.engine.handed_off(conversation))
+    bobs = csrf_of(bob.get("/admin").text)
+    for action, fields in forms.items():
+        for token in (None, "forged", bobs):  # none, a made-up one, another session's
+            data = {k: v for k, v in fields.items() if k != "csrf"}
+            if token is not None:
+                data["csrf"] = token
+            refused = site.post(action, data=data, follow_redirects=False)
+            assert refused.status_code == 403, (action, token)
+        signed_out = another_browser(site).post(action, data=fields, follow_redirects=False)
+        assert signed_out.status_code == 403, action
+    assert (site.engine.transcript(conversation), site.engine.handed_off(conversation)) == before
+    assert not (site.engine.settings.kb_dir / SHEET_NAME).exists()
+    assert site.get("/admin").status_code == 200  # still signed in: nothing was done
+
+
+def test_what_users_and_operators_typed_is_escaped_on_every_page(site):
+    conversation = filled(site)
+    sign_in(site)
+    token = csrf_of(site.get("/admin").text)
+    site.post("/admin/answer", data={"csrf": token, "question": f"Q {EVIL}?",
+                                     "answer": f"A {EVIL}", "also": f"R {EVIL}?"})
+    bad = site.post("/admin/answer", data={"csrf": token, "question": f"Q2 {EVIL}",
+                                           "answer": " ", "also": EVIL})
+    pages = [site.get("/admin").text, site.get(f"/admin/conversations/{conversation}").text,
+             site.get("/admin/answer", params={"q": EVIL, "also": EVIL}).text, bad.text]
+    for page in pages:
+        assert "<script" not in page and "<img" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    dashboard, conversation_page = pages[0], pages[1]
+    assert "Q &lt;script&gt;" in dashboard[dashboard.index("<h2>Operators"):]  # the panel
+    assert "operator says &lt;script&gt;" in conversation_page
+
+
+def test_sign_in_attempts_are_rate_limited(site):
+    from dataclasses import replace
+
+    settings = replace(site.engine.settings, web_rate_limit=3)
+    client = TestClient(build_app(site.engine, settings), base_url="https://testserver")
+    answers = [sign_in(client, password="wrong").status_code for _ in range(4)]
+    assert answers[:3] == [401, 401, 401] and answers[3] == 429
+    limited = client.post("/admin/login", data={"name": "ann", "password": "pw-ann"})
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
