@@ -25,6 +25,8 @@ from tests.fakes import KB, HashingEmbedder
 from tests.net import listening_socket, port_of, server_fd_args
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.slow  # subprocess kills
+
 PASSWORD = "crash-pw"
 
 

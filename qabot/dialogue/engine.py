@@ -138,6 +138,9 @@ class ChatEngine:
         self.history.open_handoff(conversation_id, reason)
 
     def release(self, conversation_id: int, by: str | None = None) -> bool:
+        """Give the conversation back to the bot, telling no one; front ends release through
+        the operator desk (``app.operator_desk``), which also stores and delivers the line
+        that tells the user."""
         return self.history.release(conversation_id, by)
 
     def handed_off(self, conversation_id: int) -> bool:
