@@ -8,7 +8,7 @@ INDEX  ?= .qabot/index
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run index test test-fast lint bench bench-venv clean
+.PHONY: install run index test test-fast test-image image lint bench bench-venv clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (qabot needs Python 3.11)"; exit 1; }
@@ -41,6 +41,17 @@ test: $(STAMP)
 # unmarked fails, see tests/conftest.py).
 test-fast: $(STAMP)
 	QABOT_TESTS_NO_MODELS=1 $(PY) -m pytest -m "not slow and not model"
+
+# The Docker image (docker/build.sh: docker, else podman), tagged qabot:latest; prints its size.
+# BASE=local builds on a Debian 12 base made here with debootstrap (nothing is pulled).
+BASE  ?= python:3.11-slim
+IMAGE ?= qabot:latest
+image:
+	BASE='$(BASE)' IMAGE='$(IMAGE)' docker/build.sh
+
+# The image built and run (slow: a first build takes minutes); also part of `make test` in CI.
+test-image: $(STAMP)
+	$(PY) -m pytest tests/test_docker_image.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check qabot indexer tests benchmarks

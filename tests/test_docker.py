@@ -23,6 +23,8 @@ def test_compose_commands_are_real_cli_commands():
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     commands = {name: s["command"] for name, s in compose["services"].items() if "command" in s}
     assert set(commands) == {"index", "bot", "web"}
+    for name in commands:  # each runs the image `make image` builds
+        assert compose["services"][name]["image"] == "qabot:latest", name
     for argv in commands.values():
         _parse(argv)
     for service, profile in (("bot", "telegram"), ("web", "web")):
@@ -36,7 +38,10 @@ def test_compose_commands_are_real_cli_commands():
 def test_dockerfile_runs_as_non_root_with_cpu_torch_and_a_health_check():
     text = (DOCKER / "Dockerfile").read_text()
     assert re.search(r"^USER qabot$", text, re.MULTILINE)
-    assert "download.pytorch.org/whl/cpu torch==2.13.0" in text
+    assert "ARG BASE=python:3.11-slim" in text
+    assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in text
+    assert 'pip install --index-url "$TORCH_INDEX" torch==2.13.0' in text
+    assert "python3 -m venv /opt/qabot" in text and text.count("FROM ${BASE}") == 2
     commands = re.findall(r"CMD (\[.*\])", text)  # the health check's, then the container's
     assert commands == ['["qabot", "health"]', '["qabot", "telegram"]']
     for command in commands:

@@ -179,3 +179,22 @@ def _untrained_reranker(cfg, out):
     CrossEncoder(reranker_base(cfg.base_model), num_labels=1, max_length=cfg.max_length,
                  device="cpu", model_kwargs={"dtype": "float32"}).save(str(out))
     return out
+
+
+def test_training_without_the_training_extras_says_what_to_install(monkeypatch):
+    """The bot (and the Docker image) runs without datasets/accelerate; training says so."""
+    import builtins
+
+    from qabot.training.extras import TrainingExtrasMissing, dataset_class
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name.split(".")[0] == "datasets":
+            raise ImportError("No module named 'datasets'", name="datasets")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    with pytest.raises(TrainingExtrasMissing, match=r"datasets is missing\): pip install "
+                                                    r"'qabot\[train\]'"):
+        dataset_class()

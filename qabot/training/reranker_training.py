@@ -61,13 +61,16 @@ def labelled_pairs(triplets: list[Triplet]) -> dict[str, list]:
 def train_reranker(cfg: RerankerTrainConfig, *, resume: bool = False,
                    progress: bool = False) -> dict:
     """Steps 1-4; returns the summary (also written to ``out_dir/train_summary.json``)."""
-    from datasets import Dataset
     from sentence_transformers.cross_encoder import (
         CrossEncoder,
         CrossEncoderTrainer,
         CrossEncoderTrainingArguments,
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    from qabot.training.extras import dataset_class
+
+    Dataset = dataset_class()
 
     out = Path(cfg.out_dir)
     started = time.perf_counter()

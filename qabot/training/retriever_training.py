@@ -71,8 +71,9 @@ def training_triplets(cfg: PairTrainConfig, *, progress: bool = False) -> list[T
 
 def dataset(triplets: list[Triplet]):
     """Triplets with a hard negative, as the trainer's columns (anchor, positive, negative)."""
-    from datasets import Dataset
+    from qabot.training.extras import dataset_class
 
+    Dataset = dataset_class()
     kept = [t for t in triplets if t.negative is not None]
     return Dataset.from_dict({"anchor": [t.question for t in kept],
                               "positive": [t.positive for t in kept],
