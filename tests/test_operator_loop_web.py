@@ -72,14 +72,15 @@ def test_the_messages_route_gives_the_user_their_conversation_after_an_id(site):
     assert first.status_code == 200 and first.json()["handed_off"] is True
     rows = first.json()["messages"]
     assert [(m["from"], m["kind"]) for m in rows] == [
-        ("user", "template"), ("bot", "template"), ("operator", "operator")]
+        ("user", "template"), ("bot", "template"), ("user", "handoff"), ("bot", "handoff"),
+        ("operator", "operator")]
     assert rows[-1]["text"] == "Hi, I'm looking at it now."
     assert rows[-1]["author"] == "Ann"  # the first name only, never the account
     assert rows[0]["author"] is None and rows[0]["created_at"].startswith("20")
     assert [m["id"] for m in rows] == sorted(m["id"] for m in rows)
-    later = messages(site, conversation, after=rows[1]["id"]).json()["messages"]
-    assert [m["id"] for m in later] == [rows[2]["id"]]
-    assert messages(site, conversation, after=rows[2]["id"]).json()["messages"] == []
+    later = messages(site, conversation, after=rows[3]["id"]).json()["messages"]
+    assert [m["id"] for m in later] == [rows[4]["id"]]
+    assert messages(site, conversation, after=rows[4]["id"]).json()["messages"] == []
 
 
 def test_only_the_conversations_own_user_may_read_it(site):
@@ -104,7 +105,7 @@ def test_the_messages_route_pages_by_a_hundred(site):
     page = messages(site, conversation).json()["messages"]
     assert len(page) == 100
     rest = messages(site, conversation, after=page[-1]["id"]).json()["messages"]
-    assert [m["text"] for m in rest] == [f"line {i}" for i in range(98, 120)]
+    assert [m["text"] for m in rest] == [f"line {i}" for i in range(96, 120)]  # 4 before
 
 
 # --------------------------------------------------------------------------- dashboard reply
@@ -407,3 +408,15 @@ def test_sign_in_attempts_are_rate_limited(site):
     assert answers[:3] == [401, 401, 401] and answers[3] == 429
     limited = client.post("/admin/login", data={"name": "ann", "password": "pw-ann"})
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_the_widgets_request_for_a_person_is_in_the_operators_transcript(site):
+    conversation = handed_off(site)
+    kinds = [(m.direction, m.kind, m.text) for m in site.engine.transcript(conversation)][-2:]
+    assert kinds == [("in", "handoff", "Talk to a person"),
+                     ("out", "handoff", "I've asked a person from our support team to take "
+                                        "over. They'll reply here.")]
+    assert site.engine.handed_off(conversation)
+    sign_in(site)
+    page = site.get(f"/admin/conversations/{conversation}").text
+    assert "Talk to a person" in page and "bot (handoff)" in page

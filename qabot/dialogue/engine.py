@@ -134,8 +134,17 @@ class ChatEngine:
         user_id = self.history.conversation(conversation_id).user_id
         return self.history.new_conversation(user_id).id
 
-    def hand_off(self, conversation_id: int, reason: str | None = None) -> None:
-        self.history.open_handoff(conversation_id, reason)
+    def hand_off(self, conversation_id: int, reason: str | None = None, *,
+                 said: str | None = None, reply: str | None = None) -> None:
+        """Hand the conversation to a person. Given what the user ``said`` to ask (a button's
+        label, a command) and the ``reply`` they were shown, both are stored with the handoff
+        (kind ``handoff``), so the operator's transcript shows when and how the user asked."""
+        if said is None or reply is None:
+            self.history.open_handoff(conversation_id, reason)
+            return
+        asked = self.history.add_message(conversation_id, "in", said)
+        self.history.add_reply(conversation_id, asked, reply, kind="handoff", intent="handoff",
+                               handoff=reason or said)
 
     def release(self, conversation_id: int, by: str | None = None) -> bool:
         """Give the conversation back to the bot, telling no one; front ends release through

@@ -16,6 +16,7 @@ HELP = """Type a question about the product. Commands:
   /good, /bad   rate the last reply       /human   talk to a person
   /reset        start a new conversation  /forget  delete my history
   /quit         leave (or Ctrl-D)"""
+HANDED_OFF = "I've asked a person from our support team to take over."
 RESUMED_HANDOFF = ("bot> This conversation is waiting for a person from the support team, so "
                    "the bot stays quiet here; type /reset to start a new conversation with the "
                    "bot.")
@@ -103,8 +104,8 @@ def chat(engine: ChatEngine, user: str, *, read: Callable[[str], str] = input,
             write("bot> Your conversation history has been deleted.")
             continue
         if command == "/human":
-            engine.hand_off(conversation, reason="/human")
-            write("bot> I've asked a person from our support team to take over.")
+            engine.hand_off(conversation, "/human", said="/human", reply=HANDED_OFF)
+            write(f"bot> {HANDED_OFF}")
             continue
         if command in ("/good", "/bad"):
             if last is None or last.kind not in RATEABLE:

@@ -171,7 +171,8 @@ async def human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Hand the conversation to a person."""
     state = _state(context)
     conversation = await state.conversation(update)
-    await state.run(state.engine.hand_off, conversation, "/human")
+    await state.run(state.engine.hand_off, conversation, "/human", said="/human",
+                    reply=HANDED_OFF)
     await send(context.bot, update.effective_chat.id, HANDED_OFF)
     await _notify_operator(state, context.bot, update, conversation)
 

@@ -48,6 +48,7 @@ from qabot.frontends.render import first_name
 CHANNEL = "web"
 STATIC = Path(__file__).with_name("static")
 HANDED_OFF = "I've asked a person from our support team to take over. They'll reply here."
+ASKED_FOR_A_PERSON = "Talk to a person"  # the widget's button: what the transcript shows
 API = "/api/v1"
 USER_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 LARGEST_ID = 2**63 - 1  # ids are the database's integers: 1 .. 2**63-1 (SQLite, BIGINT)
@@ -247,7 +248,8 @@ def build_app(engine: ChatEngine, settings: Settings, *,
                                                                                   body.user):
                 return _error(404, f"no conversation {body.conversation_id} of this user")
             conversation = body.conversation_id
-        await run(engine.hand_off, conversation, "web: asked for a person")
+        await run(engine.hand_off, conversation, "web: asked for a person",
+                  said=ASKED_FOR_A_PERSON, reply=HANDED_OFF)
         return {"conversation_id": conversation, "text": HANDED_OFF}
 
     desk = operator_desk(engine)
