@@ -370,3 +370,23 @@ def test_cli_faq_add_takes_the_answered_questions_off_the_unanswered_list(
                      str(indexed.index_dir), "--db", missing, "--question", "Q2?",
                      "--answer", "A2."]) == 0
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_a_curated_question_asked_word_for_word_beats_the_router(indexed, make_engine):
+    """The router reads "person" as a request for one; the question an operator answered is
+    answered all the same, when asked as written (case, spacing and the question mark aside),
+    and a real request for a person still hands off."""
+    engine = make_engine()
+    conversation = engine.start("web", "u-1")
+    before = engine.respond(conversation, "Can a person visit your office?")
+    assert before.kind == "handoff"
+    engine.release(conversation)
+    add_operator_answers(indexed, "Can a person visit your office?",
+                         "Visits are by appointment: email hello@example.com.", engine=engine)
+    for asked in ("Can a person visit your office?", "can a person  VISIT your office"):
+        reply = engine.respond(engine.start("web", "u-2", new=True), asked)
+        assert (reply.kind, reply.answer) == ("faq", "Visits are by appointment: email "
+                                                     "hello@example.com.")
+        assert reply.intent == "human_handoff"  # what the router said, kept for the record
+    still = engine.respond(engine.start("web", "u-3"), "I want to talk to a person")
+    assert still.kind == "handoff"

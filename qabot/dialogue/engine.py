@@ -10,7 +10,9 @@ stores the reply with how it was made, and returns a typed ``Reply``:
 2. empty or unreadable input: a polite request to rephrase (``invalid``);
 3. the intent decides: template replies (greeting, thanks, small talk, bot identity,
    complaint), ``end`` (goodbye), ``handoff`` (a person takes over), ``context`` (yes/no: a
-   "yes" to the offer of a person hands off);
+   "yes" to the offer of a person hands off); except that a message that is one of the FAQ's
+   questions word for word (case, spacing and end punctuation aside) gets its curated answer
+   whatever the intent (``_verbatim_faq``: an operator's answer is used as written);
 4. a knowledge question (or a follow-up to one, or an out-of-scope message that might still be
    one): an FAQ entry whose FAQ confidence reaches ``faq_confidence`` gives its curated answer
    (``faq``); else the top-k passages are read and the best span is the answer (``answer``,
@@ -295,6 +297,10 @@ class ChatEngine:
 
         if asks and action in ("template", "context") and prediction.confidence < 0.5:
             action = "answer"  # "and Team?" after a question: unsure small talk is a follow-up
+        if action != "answer" and not follow_up:
+            verbatim = self._verbatim_faq(text, vector, seen)
+            if verbatim is not None:  # a curated question asked word for word: its answer
+                return verbatim
         if action == "handoff":
             return Outcome("handoff", HANDOFF, **seen)
         if action == "end":
@@ -314,6 +320,17 @@ class ChatEngine:
                     and last_reply.kind in ("answer", "faq") else None)
             return self._knowledge(text, vector, topic if follow_up else None, seen, said)
         return self._out_of_scope(text, vector, seen)
+
+    def _verbatim_faq(self, text: str, vector: np.ndarray, seen: dict) -> Outcome | None:
+        """The FAQ answer when the message is one of the FAQ's questions word for word (case,
+        spacing and end punctuation aside), whatever the router made of it: a question the
+        team answered (an operator's answer, above all) is answered, never handed off or met
+        with small talk because its words look like a request for a person or a greeting."""
+        faq = self.faq.best(text, vector)
+        if faq is None or same_words(faq.question) != same_words(text):
+            return None
+        confidence = self.confidences.faq.probability(faq.similarity or faq.score)
+        return _faq_outcome(faq, confidence, text, seen)
 
     def _out_of_scope(self, text: str, vector: np.ndarray, seen: dict) -> Outcome:
         """The router says out of scope, but its intents were written for one product: the
@@ -338,11 +355,7 @@ class ChatEngine:
                           else 0.0)
         if (faq is not None and faq_confidence >= self.faq_confidence
                 and not (said and faq.answer == said.text)):
-            source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
-                            snippet=faq.question, source=faq.source, score=faq.score)
-            return Outcome("faq", faq.answer, answer=faq.answer,
-                            score=round(faq_confidence, 4), sources=(source,),
-                            topic=standalone, **seen)
+            return _faq_outcome(faq, faq_confidence, standalone, seen)
         hits, found = self._read(query, text, vector, said)
         if found is None:
             return Outcome("fallback", DONT_KNOW, topic=standalone, unanswered=True,
@@ -391,6 +404,18 @@ class ChatEngine:
         return response.replace("{bot_name}", self.settings.bot_name)  # what it calls itself
 
 
+
+
+def same_words(text: str) -> str:
+    """A question as ``_verbatim_faq`` compares it: case, spacing and end punctuation aside."""
+    return " ".join(text.casefold().split()).rstrip("?!. ")
+
+
+def _faq_outcome(faq, confidence: float, topic: str, seen: dict) -> Outcome:
+    source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
+                    snippet=faq.question, source=faq.source, score=faq.score)
+    return Outcome("faq", faq.answer, answer=faq.answer, score=round(confidence, 4),
+                   sources=(source,), topic=topic, **seen)
 
 
 def _stored_reply(stored: StoredMessage, conversation_id: int) -> Reply:
