@@ -111,6 +111,14 @@ def outbox(engine: ChatEngine, channel: str):
     return engine.history.inbox(outbox_channel(channel))
 
 
+def delivery(payload: str):
+    """An outbox entry's payload -> the ``history.desk.Delivery`` it holds (message id, the
+    channel's user, text, kind, author): the outbox's format, read in one place."""
+    from qabot.history.desk import Delivery
+
+    return Delivery.from_json(payload)
+
+
 @dataclass(frozen=True)
 class TaughtAnswerUse:
     """One answer an operator added (all its phrasings) and how often the bot gave it since."""

@@ -45,6 +45,20 @@ def clean_text(text: object, max_chars: int) -> str:
     return " ".join(kept.split())[:max_chars]
 
 
+def same_words(text: str) -> str:
+    """A question as the engine compares it with an FAQ's word for word: case, spacing and
+    end punctuation aside."""
+    return " ".join(text.casefold().split()).rstrip("?!. ")
+
+
+def faq_outcome(faq, confidence: float, topic: str, seen: dict) -> Outcome:
+    """An FAQ match (``faq.FaqMatch``) as the reply: its curated answer, cited by its row."""
+    source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
+                    snippet=faq.question, source=faq.source, score=faq.score)
+    return Outcome("faq", faq.answer, answer=faq.answer, score=round(confidence, 4),
+                   sources=(source,), topic=topic, **seen)
+
+
 def readable(text: str) -> bool:
     """Something to classify: a letter, a digit or a pictograph (emoji)."""
     return any(ch.isalnum() or unicodedata.category(ch) == "So" for ch in text)

@@ -36,7 +36,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qabot.config import Settings
-from qabot.dialogue.answers import FaqPassage, Outcome, clean_text, readable
+from qabot.dialogue.answers import (
+    FaqPassage,
+    Outcome,
+    clean_text,
+    faq_outcome,
+    readable,
+    same_words,
+)
 from qabot.dialogue.assess import Candidate, assess
 from qabot.dialogue.confidence import Confidences, load_confidence, relevant
 from qabot.dialogue.faq import FaqMatcher
@@ -330,7 +337,7 @@ class ChatEngine:
         if faq is None or same_words(faq.question) != same_words(text):
             return None
         confidence = self.confidences.faq.probability(faq.similarity or faq.score)
-        return _faq_outcome(faq, confidence, text, seen)
+        return faq_outcome(faq, confidence, text, seen)
 
     def _out_of_scope(self, text: str, vector: np.ndarray, seen: dict) -> Outcome:
         """The router says out of scope, but its intents were written for one product: the
@@ -355,7 +362,7 @@ class ChatEngine:
                           else 0.0)
         if (faq is not None and faq_confidence >= self.faq_confidence
                 and not (said and faq.answer == said.text)):
-            return _faq_outcome(faq, faq_confidence, standalone, seen)
+            return faq_outcome(faq, faq_confidence, standalone, seen)
         hits, found = self._read(query, text, vector, said)
         if found is None:
             return Outcome("fallback", DONT_KNOW, topic=standalone, unanswered=True,
@@ -404,18 +411,6 @@ class ChatEngine:
         return response.replace("{bot_name}", self.settings.bot_name)  # what it calls itself
 
 
-
-
-def same_words(text: str) -> str:
-    """A question as ``_verbatim_faq`` compares it: case, spacing and end punctuation aside."""
-    return " ".join(text.casefold().split()).rstrip("?!. ")
-
-
-def _faq_outcome(faq, confidence: float, topic: str, seen: dict) -> Outcome:
-    source = Source(title=faq.question, location=f"{faq.source}, row {faq.row}",
-                    snippet=faq.question, source=faq.source, score=faq.score)
-    return Outcome("faq", faq.answer, answer=faq.answer, score=round(confidence, 4),
-                   sources=(source,), topic=topic, **seen)
 
 
 def _stored_reply(stored: StoredMessage, conversation_id: int) -> Reply:

@@ -7,7 +7,6 @@ answering (and delivering) in ``telegram_inbox.py``."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -137,11 +136,13 @@ def delivery_message(payload: str) -> tuple[int, str]:
     """An outbox entry (``history.desk.Delivery`` as JSON) -> (the user's chat, what they
     read): an operator's reply under ``OPERATOR_MESSAGE`` (their first name only), a release
     line (any other kind) as it is."""
-    data = json.loads(payload)
-    text = str(data["text"])
-    if data.get("kind") == "operator":
-        text = OPERATOR_MESSAGE.format(name=first_name(data.get("author")), text=text)
-    return int(data["user"]), text
+    from qabot.app import delivery
+
+    entry = delivery(payload)
+    text = entry.text
+    if entry.kind == "operator":
+        text = OPERATOR_MESSAGE.format(name=first_name(entry.author), text=text)
+    return int(entry.user), text
 
 
 async def deliver(bot, claimed) -> str:
