@@ -390,3 +390,15 @@ def test_a_curated_question_asked_word_for_word_beats_the_router(indexed, make_e
         assert reply.intent == "human_handoff"  # what the router said, kept for the record
     still = engine.respond(engine.start("web", "u-3"), "I want to talk to a person")
     assert still.kind == "handoff"
+
+
+def test_the_same_answer_saved_twice_is_one_row(kb):
+    """A save sent twice (a double click, a /answer run again after a crash) adds nothing the
+    second time; the same question with another answer is a new row."""
+    first = new_answers("How do I export?", "Open Billing.", also=["Export how?"])
+    append_answers(kb, first)
+    append_answers(kb, new_answers("how do I  EXPORT?", "Open Billing.", also=["Export how?"]))
+    append_answers(kb, new_answers("How do I export?", "Open Settings, then Export."))
+    assert [(r.question, r.answer) for r in list_answers(kb)] == [
+        ("How do I export?", "Open Billing."), ("Export how?", "Open Billing."),
+        ("How do I export?", "Open Settings, then Export.")]

@@ -146,20 +146,36 @@ def parse_sheet(text: str, source: str) -> tuple[list[str], list[list[str]]]:
 def with_answers(header: list[str], rows: list[list[str]],
                  answers: Sequence[OperatorAnswer]) -> tuple[list[str], list[list[str]]]:
     """The header (the missing ``COLUMNS`` added after its own) and the rows, ``answers``
-    appended as escaped cells. Pure: the existing rows are kept exactly as they are."""
+    appended as escaped cells, but for one the sheet already holds (the same question, case
+    and spacing aside, with the same answer: a save sent twice, a command run again after a
+    crash). Pure: the existing rows are kept exactly as they are."""
     header = list(header)
     at = {name.strip().lower(): i for i, name in reversed(list(enumerate(header)))}
     for column in COLUMNS:
         if column not in at:
             at[column] = len(header)
             header.append(column)
+
+    def cell(row: list[str], column: str) -> str:
+        i = at[column]
+        return unescape_cell(row[i]).strip() if i < len(row) else ""
+
+    held = {(_folded(cell(r, "question")), cell(r, "answer")) for r in rows}
     new_rows = []
     for answer in answers:
+        key = (_folded(answer.question), answer.answer.strip())
+        if key in held:
+            continue
+        held.add(key)
         row = [""] * len(header)
         for column in COLUMNS:
             row[at[column]] = escape_cell(getattr(answer, column) or "")
         new_rows.append(row)
     return header, [*rows, *new_rows]
+
+
+def _folded(question: str) -> str:
+    return " ".join(question.casefold().split())
 
 
 def render_sheet(header: list[str], rows: list[list[str]]) -> bytes:
