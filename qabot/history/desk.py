@@ -21,14 +21,13 @@ unanswered questions an operator's answer has covered (``mark_answered``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from qabot.channels import MAX_MESSAGE_CHARS
 from qabot.errors import OperatorReplyError
@@ -42,6 +41,7 @@ from qabot.history.models import (
     utcnow,
 )
 from qabot.history.records import StoredMessage
+from qabot.history.tables import Tables
 
 MAX_REPLY_CHARS = MAX_MESSAGE_CHARS  # as a user's message on the web API
 OUTBOX = "{channel}:out"  # the update journal's channel for what goes out on ``channel``
@@ -91,21 +91,14 @@ def normalized(question: str) -> str:
     return " ".join(question.casefold().split())
 
 
-class OperatorDesk:
+class OperatorDesk(Tables):
     """Operator replies and releases over the history database's engine; ``pushed`` names the
     channels whose messages go through the outbox; ``clock`` stamps the rows (the history's)."""
 
     def __init__(self, engine: Engine, pushed: Iterable[str] = (),
                  clock: Callable[[], datetime] = utcnow):
-        self.engine = engine
+        super().__init__(engine, clock)
         self.pushed = frozenset(pushed)
-        self.clock = clock
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
 
     # ---------------------------------------------------------------- writes
 

@@ -19,17 +19,17 @@ its ``clock``: the wall clock in UTC unless a caller (a test) hands it another.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import aliased
 
 from qabot.history.models import InboxUpdate, utcnow
+from qabot.history.tables import Tables
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class InboxCounts:
     failed: int
 
 
-class Inbox:
+class Inbox(Tables):
     """The update journal of one channel over the history database's engine.
 
     ``clock`` returns the time now, timezone-aware in UTC (default: ``models.utcnow``, the wall
@@ -60,15 +60,8 @@ class Inbox:
 
     def __init__(self, engine: Engine, channel: str,
                  clock: Callable[[], datetime] = utcnow):
-        self.engine = engine
+        super().__init__(engine, clock)
         self.channel = channel
-        self.clock = clock
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
 
     def record(self, update_id: int, chat: str, payload: str) -> bool:
         """Store a new update; False when it was recorded before (a delivery seen again)."""

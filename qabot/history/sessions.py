@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from qabot.history.models import OperatorSession, utcnow
+from qabot.history.models import OperatorSession
+from qabot.history.tables import Tables
 
 
 def _key(session_id: str) -> str:
@@ -31,18 +28,8 @@ def _key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class OperatorSessions:
+class OperatorSessions(Tables):
     """Operator sessions over the history database's engine."""
-
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow):
-        self.engine = engine
-        self.clock = clock
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
 
     def open(self, operator: str, lifetime: timedelta) -> str:
         """Start a session of ``operator`` that ends after ``lifetime``; returns its id (for
