@@ -35,6 +35,7 @@ if [ -z "$tool" ]; then
     fi
 fi
 
+command -v "$tool" >/dev/null 2>&1 || die "CONTAINER_TOOL $tool not found"
 args=(build -t "$IMAGE" -f docker/Dockerfile)
 if [ "$tool" = podman ]; then
     args+=(--format docker --isolation "${ISOLATION:-chroot}")  # docker format: HEALTHCHECK

@@ -402,3 +402,9 @@ def test_the_same_answer_saved_twice_is_one_row(kb):
     assert [(r.question, r.answer) for r in list_answers(kb)] == [
         ("How do I export?", "Open Billing."), ("Export how?", "Open Billing."),
         ("How do I export?", "Open Settings, then Export.")]
+
+
+def test_cli_faq_list_of_a_missing_folder_is_an_error(tmp_path, capsys):
+    assert cli.main(["faq", "list", "--kb", str(tmp_path / "nope")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"qabot: error: the knowledge-base folder {tmp_path / 'nope'} does not exist")

@@ -64,6 +64,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     from qabot.curation import SHEET_NAME, list_answers
 
     settings = settings_from(args)
+    if settings.kb_dir is not None and not settings.kb_dir.is_dir():
+        from qabot.errors import OperatorAnswerError
+
+        raise OperatorAnswerError(f"the knowledge-base folder {settings.kb_dir} does not exist")
     answers = list_answers(settings.kb_dir)
     if args.json:
         print(json.dumps([asdict(a) for a in answers], ensure_ascii=False, indent=2))
