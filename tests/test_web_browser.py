@@ -262,6 +262,7 @@ def test_the_operator_loop_answers_a_waiting_user_and_teaches_the_bot(
     import json
     import time
 
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ready
@@ -274,8 +275,11 @@ def test_the_operator_loop_answers_a_waiting_user_and_teaches_the_bot(
     paraphrase = "who's the company's chief executive?"  # matched by the shipped FAQ cut
     curated = "Our CEO is Dana Smith."
     url, _db = serve_web(kb_dir=str(writable_kb))
-    wait = WebDriverWait(browser, 60)
-    quick = WebDriverWait(browser, 10, poll_frequency=0.05)  # the widget polls every 2.5 s
+    # a page being replaced (a form's redirect) leaves elements stale for a moment: look again
+    stale = (StaleElementReferenceException,)
+    wait = WebDriverWait(browser, 60, ignored_exceptions=stale)
+    quick = WebDriverWait(browser, 10, poll_frequency=0.05,  # the widget polls every 2.5 s
+                          ignored_exceptions=stale)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def bots():
